@@ -1,0 +1,1 @@
+"""opscheck's bundled check modules, one per family (installed as `opscheck.checks`)."""

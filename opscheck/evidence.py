@@ -1,0 +1,33 @@
+"""What one HTTP exchange leaves behind for the reports (already redacted)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Evidence:
+    method: str
+    url: str
+    request_id: str
+    status: int | None = None
+    elapsed_ms: float | None = None
+    ttfb_ms: float | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    body_excerpt: str = ""
+    body_bytes: int = 0
+    truncated: bool = False
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.status is None:
+            outcome = f"no answer ({self.error})" if self.error else "no answer"
+        else:
+            outcome = f"{self.status}"
+        timing = f" in {self.elapsed_ms:.1f} ms" if self.elapsed_ms is not None else ""
+        return f"{self.method} {self.url} -> {outcome}{timing} (request id {self.request_id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,52 @@
+"""The failure taxonomy: every failed check carries one `Reason` and a one-line message."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opscheck.evidence import Evidence
+
+
+class Reason(str, Enum):
+    """Why a check failed. The values are stable: they appear in results.json and JUnit."""
+
+    DNS = "dns"  # the host name did not resolve
+    CONNECT = "connect"  # refused, unreachable, or the TCP connect timed out
+    TLS = "tls"  # handshake or certificate verification failed
+    TIMEOUT = "timeout"  # a read timed out, the check's deadline passed, or readiness never came
+    PROTOCOL = "protocol"  # malformed HTTP, reset mid-answer, redirect loop
+    STATUS = "status"  # an unexpected status code
+    BODY = "body"  # the body, content type or headers did not match
+    LATENCY = "latency"  # an answer slower than its budget
+    ERROR = "error"  # the check itself crashed: a bug in opscheck or in a custom check
+
+    def __str__(self) -> str:
+        return self.value
+
+
+REASON_DOCS: dict[Reason, str] = {
+    Reason.DNS: "the host name did not resolve",
+    Reason.CONNECT: "the TCP connection was refused, unreachable or timed out",
+    Reason.TLS: "the TLS handshake or certificate verification failed",
+    Reason.TIMEOUT: "no complete answer within the timeout or the check's deadline",
+    Reason.PROTOCOL: "malformed HTTP, a connection reset mid-answer, or a redirect loop",
+    Reason.STATUS: "the status code was not the expected one",
+    Reason.BODY: "the body, content type or a header did not match the expectation",
+    Reason.LATENCY: "the answer was slower than its budget",
+    Reason.ERROR: "the check itself raised an unexpected error (a bug in opscheck or a custom check)",
+}
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: raised inside a check, rendered by the plugin without a traceback."""
+
+    def __init__(self, reason: Reason, message: str, evidence: Evidence | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.evidence = evidence
+
+    def __str__(self) -> str:
+        return f"[{self.reason.value}] {self.message}"

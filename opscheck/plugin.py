@@ -1,0 +1,329 @@
+"""The pytest plugin: profile -> parametrized checks -> outcome and reason -> runbook -> reports.
+
+Public pytest hooks only. `--base-url` belongs to pytest-base-url; we read its option and fixture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from opscheck import __version__
+from opscheck.evidence import Evidence
+from opscheck.outcome import CheckFailed, Reason
+from opscheck.profile import Case, Profile, ProfileError, find_profile, load_profile
+from opscheck.readiness import not_ready_failure, wait_ready
+from opscheck.redact import Redactor
+from opscheck.registry import BY_ARGNAME, FAMILIES
+from opscheck.report.failure import failure_repr
+from opscheck.report.results import results_payload, write_json_atomic
+from opscheck.session import RunState
+from opscheck.target import CheckHttp, Target
+
+STATE_KEY = pytest.StashKey[RunState]()
+EVIDENCE_KEY = pytest.StashKey[list[Evidence]]()
+MARKER = "opscheck_case"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("opscheck", "opscheck: operational checks against a service")
+    group.addoption("--profile", dest="opscheck_profile", metavar="PATH", default=None,
+                    help="opscheck profile (default: $OPSCHECK_PROFILE, else opscheck.yaml in the cwd or rootdir).")
+    group.addoption("--env", dest="opscheck_env", metavar="NAME", default=None,
+                    help="profile environment to check; --base-url overrides its URL.")
+    group.addoption("--report-dir", dest="opscheck_report_dir", metavar="DIR", default="reports",
+                    help="where report.html, junit.xml and results.json go (default: reports/).")
+    group.addoption("--wait-ready", dest="opscheck_wait_ready", metavar="SECONDS", type=float, default=None,
+                    help="poll readiness with backoff for up to SECONDS before any check runs.")
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-html read their output paths
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}(case): an opscheck check generated from the profile")
+    config.addinivalue_line("markers", "mutating: writes to the target; runs only where the environment allows it")
+    for family in FAMILIES.values():
+        config.addinivalue_line("markers", f"{family.name}: opscheck {family.name} checks ({family.summary})")
+    if hasattr(config, "workerinput"):
+        return
+    path = find_profile(config.getoption("opscheck_profile"), config.rootpath)
+    if path is None:
+        if config.getoption("opscheck_env") or config.getoption("opscheck_wait_ready") is not None:
+            raise pytest.UsageError(
+                "--env/--wait-ready need a profile: no opscheck.yaml in the current directory or rootdir "
+                "(pass --profile PATH or set OPSCHECK_PROFILE)"
+            )
+        return
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise pytest.UsageError(f"invalid opscheck profile:\n{exc}") from None
+
+    target = _resolve_target(config, profile)
+    redactor = Redactor(profile.secrets, [profile.auth.header] if profile.auth else [])
+    if target is not None:
+        password = urlsplit(target.base_url).password
+        if password:
+            redactor.add_secrets([password])
+    wait = config.getoption("opscheck_wait_ready")
+    if wait is not None and wait > 0 and profile.ready_path is None:
+        raise pytest.UsageError(f"{path}: readiness.ready: --wait-ready needs a readiness URL (readiness: {{ready: /health/ready}})")
+    report_dir = Path(config.getoption("opscheck_report_dir")) if target is not None else None
+    state = RunState(profile=profile, target=target, redactor=redactor, report_dir=report_dir, wait_ready_s=wait)
+    config.stash[STATE_KEY] = state
+    if target is None:
+        return
+    if not config.getoption("base_url"):
+        config.option.base_url = target.base_url  # so pytest-base-url's fixture and header agree
+    _enable_reports(config, state)
+    from opscheck.report.html import HtmlHooks
+
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlHooks(state), "opscheck-html")
+
+
+def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
+    env_name = config.getoption("opscheck_env")
+    base_url = config.getoption("base_url") or config.getini("base_url") or None
+    environment = None
+    if env_name:
+        environment = profile.environments.get(env_name)
+        if environment is None:
+            known = ", ".join(profile.environments) or "none defined"
+            raise pytest.UsageError(f"{profile.path}: environments: unknown environment {env_name!r} (known: {known})")
+    elif base_url:
+        environment = next((e for e in profile.environments.values() if e.base_url == base_url.rstrip("/")), None)
+    if base_url:
+        if not str(base_url).startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--base-url: {base_url!r} is not an http:// or https:// URL")
+        return Target(str(base_url).rstrip("/"), environment.name if environment else "adhoc",
+                      environment.allow_mutating if environment else False)
+    if environment is not None:
+        return Target(environment.base_url, environment.name, environment.allow_mutating)
+    return None
+
+
+def _enable_reports(config: pytest.Config, state: RunState) -> None:
+    assert state.report_dir is not None
+    try:
+        state.report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--report-dir: cannot create {state.report_dir}: {exc.strerror}") from None
+    if not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(state.report_dir / "junit.xml")
+    if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+        config.option.htmlpath = str(state.report_dir / "report.html")
+        config.option.self_contained_html = True
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is not None:
+        assert state.target is not None
+        metadata.update({
+            "Service": state.profile.service,
+            "Environment": state.target.environment,
+            "Base URL": state.redactor.text(state.target.base_url),
+            "opscheck version": __version__,
+        })
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return None
+    lines = [f"opscheck {__version__}: service {state.profile.service}, profile {state.profile.path}"]
+    if state.target is not None:
+        lines.append(f"opscheck target: {state.redactor.text(state.target.base_url)} "
+                     f"(environment {state.target.environment}, mutating checks {'allowed' if state.target.allow_mutating else 'skipped'})")
+    auth = state.profile.auth
+    if auth is not None and not auth.keys:
+        lines.append(f"opscheck auth: {auth.keys_env} is not set; requests go without a key")
+    return lines
+
+
+# --- collection ------------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = metafunc.config.stash.get(STATE_KEY, None)
+    for argname in metafunc.fixturenames:
+        family = BY_ARGNAME.get(argname)
+        if family is None:
+            continue
+        cases = state.profile.cases(family.name) if state is not None else []
+        params = [pytest.param(case, id=case.name, marks=_marks(case)) for case in cases]
+        metafunc.parametrize(argname, params, indirect=True)
+
+
+def _marks(case: Case) -> list[pytest.MarkDecorator]:
+    marks = [getattr(pytest.mark, MARKER)(case), getattr(pytest.mark, case.family)]
+    if case.mutating:
+        marks.append(pytest.mark.mutating)
+    return marks
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    marker = item.get_closest_marker(MARKER)
+    return marker.args[0] if marker is not None else None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.target is not None:
+        return
+    if any(_case_of(item) is not None for item in items):
+        envs = ", ".join(state.profile.environments) or "none in the profile"
+        raise pytest.UsageError(f"no target: pass --base-url URL (or PYTEST_BASE_URL) or --env NAME (environments: {envs})")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or state.target is None or not state.wait_ready_s:
+        return
+    if not any(_case_of(item) is not None for item in session.items):
+        return
+    ready_path = state.profile.ready_path
+    assert ready_path is not None
+    url = state.target.url(ready_path)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"opscheck: waiting up to {state.wait_ready_s:g} s for {state.redactor.text(url)} ...")
+    client = state.client
+    client.on_unreachable = None  # refusals are expected while a deploy finishes
+    try:
+        result = wait_ready(client, url, state.wait_ready_s)
+    finally:
+        client.on_unreachable = state._note_unreachable
+    if result.ready:
+        state.gate_note = f"ready after {result.waited_s:.1f} s ({result.polls} polls)"
+    else:
+        state.gate_failure = not_ready_failure(state.redactor.text(url), result)
+        state.gate_note = state.gate_failure.message
+    if reporter is not None:
+        reporter.write_line(f"opscheck: {state.redactor.text(state.gate_note)}")
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+def _state(request: pytest.FixtureRequest) -> RunState:
+    state = request.config.stash.get(STATE_KEY, None)
+    if state is None:
+        pytest.skip("no opscheck profile (opscheck.yaml, --profile or OPSCHECK_PROFILE)")
+    return state
+
+
+def _case_param(request: pytest.FixtureRequest) -> Case:
+    case: Case = request.param
+    state = _state(request)
+    if case.mutating and (state.target is None or not state.target.allow_mutating):
+        env = state.target.environment if state.target else "none"
+        pytest.skip(f"mutating check: environment {env!r} does not allow mutating checks (allow_mutating: true)")
+    return case
+
+
+@pytest.fixture
+def smoke_check(request: pytest.FixtureRequest) -> Case:
+    """The `smoke:` entry this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def readiness_check(request: pytest.FixtureRequest) -> Case:
+    """The `readiness:` probe (live or ready) this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture(scope="session")
+def opscheck_run(request: pytest.FixtureRequest) -> RunState:
+    """The run's state: profile, target, shared HTTP client."""
+    return _state(request)
+
+
+@pytest.fixture
+def opscheck_http(request: pytest.FixtureRequest, opscheck_run: RunState, base_url: str | None) -> CheckHttp:
+    """HTTP against the target for one check, under its deadline, recording evidence."""
+    state = opscheck_run
+    target = state.target
+    if target is None or not base_url:
+        pytest.fail("no target: pass --base-url or --env", pytrace=False)
+    if base_url.rstrip("/") != target.base_url:  # a conftest overrode the base_url fixture
+        target = Target(base_url.rstrip("/"), target.environment, target.allow_mutating)
+    http = CheckHttp(state.client, target, auth=state.profile.auth, gate_failure=state.gate_failure)
+    request.node.stash[EVIDENCE_KEY] = http.evidence
+    return http
+
+
+# --- outcomes and reports --------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report: pytest.TestReport = yield
+    state = item.config.stash.get(STATE_KEY, None)
+    case = _case_of(item)
+    if state is None or case is None:
+        return report
+    redact = state.redactor.text
+    evidence = item.stash.get(EVIDENCE_KEY, [])
+    reason = message = None
+    if report.failed:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(exc, CheckFailed):
+            reason, message = exc.reason.value, redact(exc.message)
+            detail = None
+        else:
+            reason = Reason.ERROR.value
+            message = redact(f"check crashed in {report.when}: {call.excinfo.exconly() if call.excinfo else 'error'}")
+            detail = redact(report.longreprtext)
+        result_for = state.result_for(item.nodeid, case)
+        report.longrepr = failure_repr(case, result_for.runbook, reason, message, evidence, str(state.profile.path), detail)
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        message = redact(str(report.longrepr[2]))
+    report.sections = [(title, redact(content)) for title, content in report.sections]
+    result = state.record(item.nodeid, case, report.when, report.outcome, report.duration, reason, message, evidence)
+    if report.when == "setup":
+        item.user_properties.extend([("check", result.id), ("family", case.family), ("severity", case.severity)])
+        if result.runbook is not None:
+            item.user_properties.extend([("runbook", result.runbook.link), ("runbook_section", result.runbook.section)])
+    if reason is not None:
+        item.user_properties.append(("reason", reason))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    state.close()
+    state.exit_code = int(exitstatus)
+    if state.report_dir is None or not state.results:
+        return
+    payload = results_payload(state.run_info(int(exitstatus)), list(state.results.values()))
+    write_json_atomic(state.report_dir / "results.json", payload)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.results:
+        return
+    from opscheck.report.terminal import write_summary
+
+    write_summary(terminalreporter, state, int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.close()
+    html = config.pluginmanager.get_plugin("opscheck-html")
+    if html is not None:
+        config.pluginmanager.unregister(html)
+

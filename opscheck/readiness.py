@@ -1,0 +1,100 @@
+"""Readiness: read which dependencies a not-ready answer names, and wait for ready before a gate."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opscheck.http import HttpClient
+from opscheck.outcome import CheckFailed, Reason
+
+_HEALTHY = {"ok", "up", "pass", "passed", "healthy", "ready", "true", "green"}
+
+
+def down_dependencies(body: Any) -> list[str]:
+    """Names of unhealthy dependencies in the common health-body shapes.
+
+    Handles {"checks": {"db": "down"}}, {"checks": {"db": {"status": "down"}}}, Spring's
+    {"components": {"db": {"status": "DOWN"}}}, and the health+json draft's lists of results.
+    """
+    if not isinstance(body, dict):
+        return []
+    down: list[str] = []
+    for key in ("checks", "components", "dependencies", "details"):
+        group = body.get(key)
+        if isinstance(group, dict):
+            down.extend(name for name, value in group.items() if not _healthy(value))
+        elif isinstance(group, list):
+            for item in group:
+                if isinstance(item, dict) and not _healthy(item):
+                    down.append(str(item.get("name") or item.get("id") or "?"))
+    return down
+
+
+def _healthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in _HEALTHY
+    if isinstance(value, dict):
+        for key in ("status", "state", "healthy"):
+            if key in value:
+                return _healthy(value[key])
+        return True
+    if isinstance(value, list):
+        return all(_healthy(v) for v in value)
+    return True
+
+
+def describe_not_ready(status: int, body_text: str) -> str:
+    try:
+        down = down_dependencies(json.loads(body_text))
+    except ValueError:
+        down = []
+    return f"down: {', '.join(down)}" if down else ""
+
+
+@dataclass
+class WaitResult:
+    ready: bool
+    waited_s: float
+    polls: int
+    last: str  # the last answer seen, as one line
+
+
+def wait_ready(
+    client: HttpClient, url: str, seconds: float, expect_status: tuple[int, ...] = (200,)
+) -> WaitResult:
+    """Poll `url` with jittered exponential backoff until it answers `expect_status` or time runs out."""
+    start = time.monotonic()
+    deadline = start + seconds
+    delay = 0.25
+    polls = 0
+    last = "no answer yet"
+    while True:
+        polls += 1
+        try:
+            response = client.request("GET", url, deadline_at=deadline)
+            if response.status in expect_status:
+                return WaitResult(True, time.monotonic() - start, polls, f"status {response.status}")
+            extra = describe_not_ready(response.status, response.text)
+            last = f"status {response.status}" + (f" ({extra})" if extra else "")
+        except CheckFailed as failure:
+            # A refused connection during a deploy is expected: forget it and keep polling.
+            client.unreachable.clear()
+            last = failure.message
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return WaitResult(False, time.monotonic() - start, polls, last)
+        time.sleep(min(delay * random.uniform(0.8, 1.2), remaining))
+        delay = min(delay * 2, 5.0)
+
+
+def not_ready_failure(url: str, result: WaitResult) -> CheckFailed:
+    return CheckFailed(
+        Reason.TIMEOUT,
+        f"service not ready after waiting {result.waited_s:.1f} s ({result.polls} polls of {url}); last answer: {result.last}",
+    )

@@ -1,0 +1,1 @@
+"""Everything a run writes: results.json, the terminal runbook summary, pytest-html additions."""

@@ -1,0 +1,50 @@
+"""pytest-html additions: Reason and Runbook columns, and the evidence behind each failure."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+import pytest
+
+from opscheck.session import RunState
+
+
+class HtmlHooks:
+    """Registered only when pytest-html is active, so its hook names always exist."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(2, '<th class="sortable" data-column-type="reason">Reason</th>')
+        cells.insert(3, "<th>Runbook</th>")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        result = self.state.results.get(report.nodeid)
+        reason = escape(result.reason or "") if result else ""
+        link = ""
+        if result is not None and result.runbook is not None:
+            link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
+        cells.insert(2, f'<td class="col-reason">{reason}</td>')
+        cells.insert(3, f'<td class="col-runbook">{link}</td>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+        result = self.state.results.get(report.nodeid)
+        if result is None or not result.evidence:
+            return
+        redact = self.state.redactor.data
+        blocks = []
+        if result.runbook is not None and result.outcome != "passed":
+            excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
+            blocks.append(
+                f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'
+                f"{escape(result.runbook.section)}</a><ul>{excerpt}</ul></div>"
+            )
+        evidence = json.dumps(redact(result.evidence), indent=2)
+        blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
+        data.insert(0, "\n".join(blocks))

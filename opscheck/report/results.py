@@ -1,0 +1,69 @@
+"""results.json: one record per check, with its reason, runbook section and evidence.
+
+The file's shape is published as `opscheck/results.schema.json` and documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("passed", "failed", "skipped")
+RESULTS_VERSION = 1
+
+
+@dataclass
+class RunbookRef:
+    section: str
+    anchor: str
+    link: str
+    excerpt: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    id: str  # "family::name", stable across runs
+    nodeid: str
+    family: str
+    name: str
+    severity: str
+    runbook: RunbookRef | None
+    profile_field: str
+    profile_line: int | None
+    outcome: str = "passed"
+    reason: str | None = None
+    message: str | None = None
+    duration_ms: float = 0.0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duration_ms"] = round(self.duration_ms, 3)
+        if self.runbook is not None:
+            data["runbook"].pop("excerpt")
+        return data
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def results_payload(run: dict[str, Any], checks: list[CheckResult]) -> dict[str, Any]:
+    counts = {outcome: 0 for outcome in OUTCOMES}
+    for check in checks:
+        counts[check.outcome] = counts.get(check.outcome, 0) + 1
+    return {"version": RESULTS_VERSION, "run": {**run, "counts": counts}, "checks": [c.to_dict() for c in checks]}

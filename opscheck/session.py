@@ -1,0 +1,93 @@
+"""The state of one opscheck run inside a pytest session: profile, target, client and results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from opscheck.evidence import Evidence
+from opscheck.http import HttpClient
+from opscheck.outcome import CheckFailed
+from opscheck.profile import Case, Profile
+from opscheck.redact import Redactor
+from opscheck.report.results import CheckResult, RunbookRef
+from opscheck.target import Target
+
+
+@dataclass
+class RunState:
+    profile: Profile
+    target: Target | None
+    redactor: Redactor
+    report_dir: Path | None
+    wait_ready_s: float | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t0: float = field(default_factory=time.perf_counter)
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    unreachable: list[tuple[str, CheckFailed]] = field(default_factory=list)
+    gate_failure: CheckFailed | None = None
+    gate_note: str | None = None
+    exit_code: int | None = None
+    _client: HttpClient | None = None
+
+    @property
+    def client(self) -> HttpClient:
+        if self._client is None:
+            self._client = HttpClient(self.profile.http, self.redactor)
+            self._client.on_unreachable = self._note_unreachable
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _note_unreachable(self, origin: str, failure: CheckFailed) -> None:
+        self.unreachable.append((origin, failure))
+
+    def runbook_ref(self, case: Case) -> RunbookRef | None:
+        if case.section is None:
+            return None
+        return RunbookRef(case.section.title, case.section.anchor, self.profile.link(case.section), list(case.section.excerpt))
+
+    def result_for(self, nodeid: str, case: Case) -> CheckResult:
+        if nodeid not in self.results:
+            self.results[nodeid] = CheckResult(
+                id=case.check_id,
+                nodeid=nodeid,
+                family=case.family,
+                name=case.name,
+                severity=case.severity,
+                runbook=self.runbook_ref(case),
+                profile_field=case.field,
+                profile_line=case.line,
+            )
+        return self.results[nodeid]
+
+    def record(
+        self, nodeid: str, case: Case, when: str, outcome: str, duration_s: float,
+        reason: str | None, message: str | None, evidence: list[Evidence],
+    ) -> CheckResult:
+        result = self.result_for(nodeid, case)
+        result.duration_ms += duration_s * 1000
+        if outcome == "failed" and result.outcome != "failed":
+            result.outcome, result.reason, result.message = "failed", reason, message
+        elif outcome == "skipped" and result.outcome == "passed":
+            result.outcome, result.message = "skipped", message
+        if when == "call" or (outcome != "passed" and not result.evidence):
+            result.evidence = [e.to_dict() for e in evidence]
+        return result
+
+    def run_info(self, exit_code: int | None) -> dict[str, Any]:
+        return {
+            "service": self.profile.service,
+            "environment": self.target.environment if self.target else None,
+            "base_url": self.redactor.text(self.target.base_url) if self.target else None,
+            "profile": str(self.profile.path),
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - self.t0, 3),
+            "exit_code": exit_code,
+        }

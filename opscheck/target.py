@@ -1,0 +1,68 @@
+"""The service under test, and the HTTP view one check has of it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from opscheck.evidence import Evidence
+from opscheck.http import UNSET, HttpClient, Response
+from opscheck.outcome import CheckFailed
+from opscheck.profile import Auth
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    environment: str  # profile environment name, or "adhoc" for a bare --base-url
+    allow_mutating: bool = False
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+@dataclass
+class CheckHttp:
+    """Requests of one check: relative to the target, under one deadline, recording evidence."""
+
+    client: HttpClient
+    target: Target
+    auth: Auth | None = None
+    gate_failure: CheckFailed | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    deadline_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.deadline_at = time.monotonic() + self.client.settings.deadline_s
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = UNSET,
+        content: Any = None,
+        auth: bool = True,
+        follow_redirects: bool = False,
+    ) -> Response:
+        if self.gate_failure is not None:
+            raise CheckFailed(self.gate_failure.reason, self.gate_failure.message)
+        merged = dict(headers or {})
+        if auth and self.auth is not None and self.auth.keys:
+            merged.setdefault(self.auth.header, self.auth.header_value(self.auth.keys[0]))
+        try:
+            response = self.client.request(
+                method, self.target.url(path), headers=merged, json=json, content=content,
+                follow_redirects=follow_redirects, deadline_at=self.deadline_at,
+            )
+        except CheckFailed as failure:
+            if failure.evidence is not None:
+                self.evidence.append(failure.evidence)
+            raise
+        self.evidence.append(response.evidence)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return self.request("GET", path, **kwargs)
