@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from opscheck import __version__
 from opscheck.evidence import Evidence
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.redact import Redactor
@@ -137,7 +138,7 @@ class HttpClient:
         self._client = httpx.Client(
             timeout=settings.timeout_s,
             verify=verify,
-            headers=dict(settings.headers),
+            headers={"User-Agent": f"opscheck/{__version__}", **settings.headers},
             follow_redirects=False,
             max_redirects=5,
         )
@@ -204,7 +205,7 @@ class HttpClient:
             finally:
                 response.close()
         except (httpx.HTTPError, OSError) as exc:
-            evidence.elapsed_ms = (time.perf_counter() - start) * 1000
+            evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
             reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=parts.netloc)
             evidence.error = detail
             failure = CheckFailed(reason, f"{label}: {detail}", evidence)
@@ -218,8 +219,8 @@ class HttpClient:
         end = time.perf_counter()
 
         evidence.status = response.status_code
-        evidence.elapsed_ms = (end - start) * 1000
-        evidence.ttfb_ms = (ttfb - start) * 1000
+        evidence.elapsed_ms = round((end - start) * 1000, 3)
+        evidence.ttfb_ms = round((ttfb - start) * 1000, 3)
         evidence.response_headers = self.redactor.headers(response.headers.multi_items())
         evidence.body_excerpt = self.redactor.text(body[:EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS])
         evidence.body_bytes = len(body)

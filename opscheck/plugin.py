@@ -119,19 +119,6 @@ def _enable_reports(config: pytest.Config, state: RunState) -> None:
     if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
         config.option.htmlpath = str(state.report_dir / "report.html")
         config.option.self_contained_html = True
-    try:
-        from pytest_metadata.plugin import metadata_key
-    except ImportError:
-        return
-    metadata = config.stash.get(metadata_key, None)
-    if metadata is not None:
-        assert state.target is not None
-        metadata.update({
-            "Service": state.profile.service,
-            "Environment": state.target.environment,
-            "Base URL": state.redactor.text(state.target.base_url),
-            "opscheck version": __version__,
-        })
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from opscheck import __version__
 from opscheck.session import RunState
 
 
@@ -16,6 +17,15 @@ class HtmlHooks:
 
     def __init__(self, state: RunState) -> None:
         self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_metadata(self, metadata: dict[str, Any], config: pytest.Config) -> None:
+        """pytest-metadata's environment table, shown at the top of report.html."""
+        target = self.state.target
+        metadata["Service"] = self.state.profile.service
+        metadata["Environment"] = target.environment if target else "-"
+        metadata["Base URL"] = self.state.redactor.text(target.base_url) if target else "-"
+        metadata["opscheck version"] = __version__
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -56,6 +56,7 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2, ensure_ascii=False)
             handle.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from CI artifact uploaders
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

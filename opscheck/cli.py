@@ -1,0 +1,155 @@
+"""`opscheck demo | run | lint | runbook`: thin front doors to the pytest plugin.
+
+Exit codes are pytest's: 0 all checks passed, 1 a check failed, 2 interrupted, 3 internal
+error, 4 usage error (bad profile, unknown runbook section, bad option), 5 no checks ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Sequence
+
+USAGE_ERROR = 4
+INTERRUPTED = 2
+INTERNAL_ERROR = 3
+
+
+def checks_dir() -> Path:
+    import opscheck.checks
+
+    return Path(opscheck.checks.__file__).parent
+
+
+def demo_dir() -> Path:
+    return Path(__file__).parent / "demo"
+
+
+def _pytest(args: list[str]) -> int:
+    import pytest
+
+    # No cache dir: the checks may live in site-packages, and a gate run should leave nothing behind.
+    return int(pytest.main([str(checks_dir()), "-p", "no:cacheprovider", *args]))
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opscheck", description="Operational checks for HTTP services, mapped to your runbook.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the whole suite against the bundled reference service")
+    demo.add_argument("--fault", action="append", default=[], metavar="NAME", help="break the service (repeatable); see --list-faults")
+    demo.add_argument("--list-faults", action="store_true", help="list the faults and exit")
+    demo.add_argument("--serve", action="store_true", help="only serve the reference service until Ctrl-C")
+    demo.add_argument("--report-dir", default="reports", metavar="DIR")
+
+    run = sub.add_parser("run", help="run the bundled checks against a service; extra arguments go to pytest")
+    run.add_argument("--profile", metavar="PATH")
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--env", metavar="NAME")
+    target.add_argument("--base-url", metavar="URL")
+    run.add_argument("--report-dir", metavar="DIR")
+    run.add_argument("--wait-ready", metavar="SECONDS")
+
+    lint = sub.add_parser("lint", help="validate the profile and its runbook references, offline")
+    lint.add_argument("--profile", metavar="PATH")
+
+    runbook = sub.add_parser("runbook", help="list a runbook's sections and anchors")
+    runbook.add_argument("file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command in ("lint", "runbook"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return {"demo": _demo, "run": _run, "lint": _lint, "runbook": _runbook}[args.command](args, extra)
+    except KeyboardInterrupt:
+        print("opscheck: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
+        print(f"opscheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    forwarded = []
+    for option in ("profile", "env", "base_url", "report_dir", "wait_ready"):
+        value = getattr(args, option)
+        if value is not None:
+            forwarded += [f"--{option.replace('_', '-')}", value]
+    return _pytest(forwarded + extra)
+
+
+def _lint(args: argparse.Namespace, extra: list[str]) -> int:
+    from opscheck.profile import ProfileError, find_profile, load_profile
+
+    path = find_profile(args.profile)
+    if path is None:
+        print("opscheck lint: no profile: no opscheck.yaml here (pass --profile PATH or set OPSCHECK_PROFILE)", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        print(exc, file=sys.stderr)
+        return USAGE_ERROR
+    from opscheck.registry import FAMILIES
+
+    counts = ", ".join(f"{len(profile.cases(f))} {f}" for f in FAMILIES if profile.cases(f))
+    sections = {c.section.anchor for f in FAMILIES for c in profile.cases(f) if c.section is not None}
+    envs = ", ".join(profile.environments) or "none"
+    print(f"{path}: ok: service {profile.service}; checks: {counts or 'none'}; "
+          f"{len(sections)} runbook section(s) referenced; environments: {envs}")
+    return 0
+
+
+def _runbook(args: argparse.Namespace, extra: list[str]) -> int:
+    from opscheck.runbook import Runbook, RunbookError
+
+    try:
+        runbook = Runbook.load(args.file)
+    except RunbookError as exc:
+        print(f"opscheck runbook: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    for section in runbook.sections:
+        print(f"{'#' * section.level:<6} {section.title}  #{section.anchor}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from opscheck.demo.app import FAULTS
+    from opscheck.demo.launcher import DemoService
+
+    if args.list_faults:
+        for name, summary in FAULTS.items():
+            print(f"{name:<20} {summary}")
+        return 0
+    unknown = [f for f in args.fault if f not in FAULTS]
+    if unknown:
+        print(f"opscheck demo: unknown fault {unknown[0]!r}; known: {', '.join(FAULTS)}", file=sys.stderr)
+        return USAGE_ERROR
+    # Keys reach the checks the way they would in production: through the environment.
+    keys = os.environ.get("OPSCHECK_API_KEYS") or f"demo-{secrets.token_hex(8)}"
+    os.environ["OPSCHECK_API_KEYS"] = keys
+    profile = demo_dir() / "opscheck.yaml"
+    with DemoService(faults=args.fault, api_keys=[k for k in keys.split(";") if k.strip()]) as service:
+        faults = f" with faults: {', '.join(args.fault)}" if args.fault else ""
+        print(f"opscheck demo: reference service at {service.base_url}{faults}", flush=True)
+        if args.serve:
+            print(f"  try: OPSCHECK_API_KEYS=<key> pytest --profile {profile} --base-url={service.base_url}\n"
+                  "  (the key is in OPSCHECK_API_KEYS when you set it before `opscheck demo --serve`)\n"
+                  "  Ctrl-C stops it.", flush=True)
+            service.process.wait()
+            return 0
+        # The launcher imported httpx (and so anyio's pytest plugin) already; that is harmless here.
+        return _pytest(["-W", "ignore::pytest.PytestAssertRewriteWarning", "--profile", str(profile), "--env", "local", "--base-url", service.base_url,
+                        "--report-dir", args.report_dir, *extra])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
