@@ -6,25 +6,25 @@ Public pytest hooks only. `--base-url` belongs to pytest-base-url; we read its o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from opscheck import __version__
-from opscheck.evidence import Evidence
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Case, Profile, ProfileError, find_profile, load_profile
-from opscheck.readiness import not_ready_failure, wait_ready
-from opscheck.redact import Redactor
 from opscheck.registry import BY_ARGNAME, FAMILIES
-from opscheck.report.failure import failure_repr
-from opscheck.report.results import results_payload, write_json_atomic
-from opscheck.session import RunState
-from opscheck.target import CheckHttp, Target
 
-STATE_KEY = pytest.StashKey[RunState]()
-EVIDENCE_KEY = pytest.StashKey[list[Evidence]]()
+if TYPE_CHECKING:
+    from opscheck.evidence import Evidence
+    from opscheck.profile import Case, Profile
+    from opscheck.session import RunState
+    from opscheck.target import CheckHttp, Target
+
+# Heavy imports (httpx, jsonschema, markdown-it) happen only once a profile is found, so pytest
+# runs in projects that merely have opscheck installed pay nothing for it.
+
+STATE_KEY = pytest.StashKey["RunState"]()
+EVIDENCE_KEY = pytest.StashKey[list["Evidence"]]()
 MARKER = "opscheck_case"
 
 
@@ -51,6 +51,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{family.name}: opscheck {family.name} checks ({family.summary})")
     if hasattr(config, "workerinput"):
         return
+    from opscheck.profile import ProfileError, find_profile, load_profile
+    from opscheck.redact import Redactor
+    from opscheck.session import RunState
+
     path = find_profile(config.getoption("opscheck_profile"), config.rootpath)
     if path is None:
         if config.getoption("opscheck_env") or config.getoption("opscheck_wait_ready") is not None:
@@ -84,10 +88,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from opscheck.report.html import HtmlHooks
 
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(HtmlHooks(state), "opscheck-html")
+        HtmlHooks(state).register(config)
 
 
 def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
+    from opscheck.target import Target
+
     env_name = config.getoption("opscheck_env")
     base_url = config.getoption("base_url") or config.getini("base_url") or None
     environment = None
@@ -125,6 +131,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None:
         return None
+    from opscheck import __version__
+
     lines = [f"opscheck {__version__}: service {state.profile.service}, profile {state.profile.path}"]
     if state.target is not None:
         lines.append(f"opscheck target: {state.redactor.text(state.target.base_url)} "
@@ -161,8 +169,19 @@ def _case_of(item: pytest.Item) -> Case | None:
     return marker.args[0] if marker is not None else None
 
 
+def _family_of(item: pytest.Item) -> str | None:
+    names = getattr(item, "fixturenames", ())
+    return next((BY_ARGNAME[n].name for n in names if n in BY_ARGNAME), None)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash.get(STATE_KEY, None)
+    # A family with no entries leaves pytest's "empty parameter set" placeholder; drop it, so a
+    # profile with no checks ends as "no tests ran" (exit 5), never as a skipped-but-green run.
+    placeholders = [item for item in items if _case_of(item) is None and _family_of(item) is not None]
+    if placeholders:
+        config.hook.pytest_deselected(items=placeholders)
+        items[:] = [item for item in items if item not in placeholders]
     if state is None or state.target is not None:
         return
     if any(_case_of(item) is not None for item in items):
@@ -176,6 +195,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(_case_of(item) is not None for item in session.items):
         return
+    from opscheck.readiness import not_ready_failure, wait_ready
+
     ready_path = state.profile.ready_path
     assert ready_path is not None
     url = state.target.url(ready_path)
@@ -237,6 +258,8 @@ def opscheck_run(request: pytest.FixtureRequest) -> RunState:
 @pytest.fixture
 def opscheck_http(request: pytest.FixtureRequest, opscheck_run: RunState, base_url: str | None) -> CheckHttp:
     """HTTP against the target for one check, under its deadline, recording evidence."""
+    from opscheck.target import CheckHttp, Target
+
     state = opscheck_run
     target = state.target
     if target is None or not base_url:
@@ -258,6 +281,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     case = _case_of(item)
     if state is None or case is None:
         return report
+    from opscheck.report.failure import failure_repr
+
     redact = state.redactor.text
     evidence = item.stash.get(EVIDENCE_KEY, [])
     reason = message = None
@@ -293,13 +318,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.exit_code = int(exitstatus)
     if state.report_dir is None or not state.results:
         return
+    from opscheck.report.results import results_payload, write_json_atomic
+
     payload = results_payload(state.run_info(int(exitstatus)), list(state.results.values()))
     write_json_atomic(state.report_dir / "results.json", payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or not state.results:
+    if state is None or state.target is None:
+        return
+    if not state.results:
+        terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
         return
     from opscheck.report.terminal import write_summary
 

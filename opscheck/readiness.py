@@ -87,9 +87,10 @@ def wait_ready(
             client.unreachable.clear()
             last = failure.message
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= delay * 0.5:
+            # Too little time for another honest poll: keep the last real answer as the verdict.
             return WaitResult(False, time.monotonic() - start, polls, last)
-        time.sleep(min(delay * random.uniform(0.8, 1.2), remaining))
+        time.sleep(min(delay * random.uniform(0.8, 1.2), remaining - delay * 0.5))
         delay = min(delay * 2, 5.0)
 
 

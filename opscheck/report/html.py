@@ -18,6 +18,18 @@ class HtmlHooks:
     def __init__(self, state: RunState) -> None:
         self.state = state
 
+    def register(self, config: pytest.Config) -> None:
+        config.pluginmanager.register(self, "opscheck-html")
+        # pytest-metadata fills its table in a tryfirst configure too; whichever of us ran first,
+        # the table ends up with our rows (now if it exists, else through its hook).
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:
+            return
+        metadata = config.stash.get(metadata_key, None)
+        if metadata is not None:
+            self.pytest_metadata(metadata, config)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_metadata(self, metadata: dict[str, Any], config: pytest.Config) -> None:
         """pytest-metadata's environment table, shown at the top of report.html."""

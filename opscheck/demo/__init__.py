@@ -1,0 +1,1 @@
+"""Bundled reference service ("inventory-api demo") that opscheck's checks run against."""

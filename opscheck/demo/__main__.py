@@ -1,0 +1,5 @@
+"""Entry point for ``python -m opscheck.demo``."""
+
+from opscheck.demo.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,488 @@
+"""The "inventory-api demo": a small FastAPI service with switchable faults.
+
+Every piece of state (API keys, metrics registry, limits) lives inside the app
+built by :func:`create_app`, so several differently configured apps can share
+one process.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the
+# annotations of endpoints defined inside create_app, which refer to locals.
+import asyncio
+import json
+import os
+import secrets
+import time
+import uuid
+from http import HTTPStatus
+from collections.abc import Callable, Collection, Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+APP_TITLE = "inventory-api demo"
+APP_VERSION = "1.4.2"
+
+FAULTS: dict[str, str] = {
+    "not_ready": "/health/ready answers 503 and names the database as down",
+    "unhealthy": "/health answers 500",
+    "slow": "every answer is delayed by slow_ms, past the smoke max_ms",
+}
+
+DEFAULT_API_KEY = "demo-key"
+API_KEY_HEADER = "X-API-Key"
+REQUEST_ID_HEADER = "X-Request-Id"
+VERSION_HEADER = "X-Service-Version"
+MAX_ITEM_ID = 1000
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+UNMATCHED_ROUTE = "unmatched"
+
+
+# --- response and request models (they drive the OpenAPI document) ---------
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"]
+
+
+class HealthError(BaseModel):
+    status: Literal["error"]
+    error: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, Literal["up", "down"]]
+
+
+class ApiHealth(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class InventoryItem(BaseModel):
+    id: int
+    name: str
+    quantity: int
+
+
+class ItemList(BaseModel):
+    items: list[InventoryItem]
+    count: int
+
+
+class Item(BaseModel):
+    """One record of an ingest batch."""
+
+    # Strict: "1" is not an id and 1 is not a text; the contract says int and str.
+    model_config = ConfigDict(strict=True)
+
+    id: int
+    text: str
+
+
+class IngestAccepted(BaseModel):
+    accepted: int
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class BatchTooLarge(ErrorBody):
+    max_items: int
+
+
+class ErrorWithDetail(ErrorBody):
+    detail: str
+
+
+_INGEST_BATCH = TypeAdapter(list[Item])
+
+
+class ApiError(Exception):
+    """An error answered as a JSON body, e.g. ``{"error": "UNAUTHORIZED"}``."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status_code} {body.get('error')}")
+        self.status_code = status_code
+        self.body = body
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body, status_code=exc.status_code)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    # Framework errors (unknown path, wrong method) use the same {"error": CODE} shape.
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        code = HTTPStatus(exc.status_code).name
+    except ValueError:
+        code = "HTTP_ERROR"
+    return JSONResponse({"error": code}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _request_validation_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return JSONResponse({"error": "INVALID_REQUEST", "detail": f"{where}: {first.get('msg')}"}, status_code=422)
+
+
+# --- middleware (pure ASGI, so endpoints can still stream the request body) -
+
+
+class RequestIdMiddleware:
+    """Echo the caller's X-Request-Id, or mint one, on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
+        request_id = incoming or uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class HttpMetrics:
+    """The per-app Prometheus collectors."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status code.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ("route",),
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.duration.labels(route=route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _route_template(scope: Scope) -> str:
+    # The router stores the matched route in the scope; labelling by template
+    # (not raw path) keeps label cardinality bounded.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client sees if the app raises before answering
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(scope["method"], _route_template(scope), status, elapsed)
+
+
+class SlowMiddleware:
+    """Fault ``slow``: hold every request for a fixed delay before answering."""
+
+    def __init__(self, app: ASGIApp, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+def _validate_faults(faults: Collection[str]) -> frozenset[str]:
+    if isinstance(faults, str):  # a bare "slow" would otherwise become {"s", "l", ...}
+        faults = (faults,)
+    unknown = sorted(set(faults) - FAULTS.keys())
+    if unknown:
+        raise ValueError(f"unknown fault(s): {', '.join(unknown)}; known faults: {', '.join(sorted(FAULTS))}")
+    return frozenset(faults)
+
+
+def _split_keys(raw: str) -> list[str]:
+    return [key.strip() for key in raw.split(";") if key.strip()]
+
+
+def resolve_api_keys(api_keys: Sequence[str] | None) -> list[str]:
+    """Explicit keys, else ``API_KEYS`` (';'-separated), else the demo key."""
+    if api_keys is not None:
+        keys = [key.strip() for key in api_keys if key.strip()]
+    else:
+        keys = _split_keys(os.environ.get("API_KEYS", ""))
+    return keys or [DEFAULT_API_KEY]
+
+
+def _require_int_at_least(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _make_item(item_id: int) -> InventoryItem:
+    # Deterministic stock levels so checks can compare two answers.
+    return InventoryItem(id=item_id, name=f"item-{item_id}", quantity=(item_id * 37) % 101)
+
+
+def _payload_too_large() -> ApiError:
+    # No "Connection: close" on purpose: closing a socket with unread input makes
+    # the kernel send RST, which can destroy the 413 before the client reads it.
+    # Left open, uvicorn discards the rest of the body without buffering it.
+    return ApiError(413, {"error": "PAYLOAD_TOO_LARGE"})
+
+
+async def read_body_within_limit(request: Request, limit: int) -> bytearray:
+    """Read the request body, giving up (413) as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _payload_too_large()
+    body = bytearray()  # one growing buffer: never holds more than `limit` bytes
+    # Counted for Content-Length bodies too: the header is the client's claim, not a promise.
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise _payload_too_large()
+        body += chunk
+    return body
+
+
+def _invalid_body(detail: str) -> ApiError:
+    return ApiError(422, {"error": "INVALID_BODY", "detail": detail})
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0]
+    where = "/".join(str(part) for part in first["loc"]) or "body"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"item {where}: {first['msg']}{more}"
+
+
+def parse_ingest_batch(body: bytes | bytearray, max_items: int) -> list[Item]:
+    """Parse an ingest body: a JSON list of at most ``max_items`` {id, text} items."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise _invalid_body(f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, list):
+        raise _invalid_body("body must be a JSON list of {id: int, text: str} items")
+    if len(payload) > max_items:
+        raise ApiError(413, {"error": "BATCH_TOO_LARGE", "max_items": max_items})
+    try:
+        return _INGEST_BATCH.validate_python(payload)
+    except ValidationError as exc:
+        raise _invalid_body(_describe_validation_error(exc)) from None
+
+
+def _api_key_checker(keys: Sequence[str]) -> Callable[..., None]:
+    """Build the dependency that enforces X-API-Key against this app's keys."""
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+    accepted = [key.encode() for key in keys]
+
+    def require_api_key(api_key: Annotated[str | None, Security(header)]) -> None:
+        given = (api_key or "").encode()
+        # Constant-time compare against every key: response time must not tell
+        # an attacker how close a guess was.
+        matched = [secrets.compare_digest(given, key) for key in accepted]
+        if not api_key or not any(matched):
+            raise ApiError(401, {"error": "UNAUTHORIZED"})
+
+    return require_api_key
+
+
+_INDEX_HTML = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{APP_TITLE}</title></head>
+<body>
+<h1>{APP_TITLE} {APP_VERSION}</h1>
+<p>Reference service for opscheck. See <a href="/docs">/docs</a>,
+<a href="/openapi.json">/openapi.json</a>, <a href="/health/ready">/health/ready</a>
+and <a href="/metrics">/metrics</a>.</p>
+</body>
+</html>
+"""
+
+_ITEM_SCHEMA_REF = "#/components/schemas/Item"
+_INGEST_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": _ITEM_SCHEMA_REF}}}},
+    }
+}
+
+
+# --- routes -----------------------------------------------------------------
+
+
+def _document_ingest_item(app: FastAPI) -> None:
+    """Publish the Item schema the hand-written ingest request body refers to."""
+    # FastAPI only collects models it parses itself, and /api/ingest parses by hand.
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()  # also caches itself in app.openapi_schema
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Item"] = Item.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_health_routes(app: FastAPI, faults: frozenset[str]) -> None:
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(_INDEX_HTML)
+
+    @app.get("/health", response_model=HealthStatus, responses={500: {"model": HealthError}})
+    async def health() -> Any:
+        if "unhealthy" in faults:
+            return JSONResponse({"status": "error", "error": "internal failure"}, status_code=500)
+        return HealthStatus(status="ok")
+
+    @app.get("/health/live", response_model=HealthStatus)
+    async def health_live() -> HealthStatus:
+        return HealthStatus(status="ok")
+
+    @app.get("/health/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+    async def health_ready() -> Any:
+        if "not_ready" in faults:
+            body = {"status": "not_ready", "checks": {"database": "down", "cache": "up"}}
+            return JSONResponse(body, status_code=503)
+        return Readiness(status="ready", checks={"database": "up", "cache": "up"})
+
+    @app.get("/api/health", response_model=ApiHealth)
+    async def api_health(response: Response) -> ApiHealth:
+        response.headers[VERSION_HEADER] = APP_VERSION
+        return ApiHealth(status="ok", version=APP_VERSION)
+
+
+def _add_metrics_route(app: FastAPI, metrics: HttpMetrics) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_api_routes(app: FastAPI, api_keys: Sequence[str], max_body_bytes: int, max_batch_items: int) -> None:
+    auth = [Depends(_api_key_checker(api_keys))]
+    unauthorized: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
+    invalid_request: dict[int | str, dict[str, Any]] = {422: {"model": ErrorWithDetail}}
+
+    @app.get("/api/items", response_model=ItemList, dependencies=auth, responses={**unauthorized, **invalid_request})
+    async def list_items(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ItemList:
+        items = [_make_item(item_id) for item_id in range(1, limit + 1)]
+        return ItemList(items=items, count=len(items))
+
+    @app.get(
+        "/api/items/{item_id}",
+        response_model=InventoryItem,
+        dependencies=auth,
+        responses={**unauthorized, 404: {"model": ErrorBody}, **invalid_request},
+    )
+    async def get_item(item_id: int) -> InventoryItem:
+        if not 1 <= item_id <= MAX_ITEM_ID:
+            raise ApiError(404, {"error": "NOT_FOUND"})
+        return _make_item(item_id)
+
+    @app.post(
+        "/api/ingest",
+        status_code=202,
+        response_model=IngestAccepted,
+        dependencies=auth,
+        openapi_extra=_INGEST_REQUEST_BODY,
+        responses={
+            **unauthorized,
+            413: {"model": BatchTooLarge | ErrorBody, "description": "PAYLOAD_TOO_LARGE or BATCH_TOO_LARGE"},
+            422: {"model": ErrorWithDetail},
+        },
+    )
+    async def ingest(request: Request) -> IngestAccepted:
+        # The body is read by hand (not declared as a parameter) so the size
+        # limit holds while streaming instead of after FastAPI buffered it all.
+        body = await read_body_within_limit(request, max_body_bytes)
+        batch = parse_ingest_batch(body, max_batch_items)
+        return IngestAccepted(accepted=len(batch))
+
+
+def create_app(
+    faults: Collection[str] = frozenset(),
+    api_keys: Sequence[str] | None = None,
+    slow_ms: int = 1200,
+    max_body_bytes: int = 1048576,
+    max_batch_items: int = 500,
+) -> FastAPI:
+    """Build one independent instance of the demo service with the given faults."""
+    active_faults = _validate_faults(faults)
+    _require_int_at_least("slow_ms", slow_ms, 0)
+    _require_int_at_least("max_body_bytes", max_body_bytes, 1)
+    _require_int_at_least("max_batch_items", max_batch_items, 1)
+    keys = resolve_api_keys(api_keys)
+    metrics = HttpMetrics()
+
+    # Outermost first: the request id lands on every answer, and metrics see
+    # the injected delay just as a real client would.
+    middleware = [Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)]
+    if "slow" in active_faults:
+        middleware.append(Middleware(SlowMiddleware, delay_s=slow_ms / 1000))
+
+    app = FastAPI(title=APP_TITLE, version=APP_VERSION, middleware=middleware)
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(RequestValidationError, _request_validation_handler)
+    app.state.faults = active_faults
+    app.state.metrics = metrics
+
+    _add_health_routes(app, active_faults)
+    _add_metrics_route(app, metrics)
+    _add_api_routes(app, keys, max_body_bytes, max_batch_items)
+    _document_ingest_item(app)
+    return app

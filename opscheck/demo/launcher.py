@@ -1,0 +1,208 @@
+"""Run the demo service in a child process for tests and ``opscheck demo``.
+
+The parent binds the listening socket and hands it to the child by file
+descriptor, so the port is known before the child starts and no other process
+can grab it in between.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from opscheck.demo.app import FAULTS
+
+HOST = "127.0.0.1"
+_TERMINATE_GRACE_S = 5.0
+_POLL_INTERVAL_S = 0.05
+# The directory that holds the ``opscheck`` package, so the child imports this same code.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+
+
+class DemoService:
+    """Context manager that runs ``python -m opscheck.demo`` on a free loopback port.
+
+    Example::
+
+        with DemoService(faults=["not_ready"]) as service:
+            httpx.get(service.base_url + "/health/ready")  # -> 503
+    """
+
+    def __init__(
+        self,
+        faults: Iterable[str] = (),
+        api_keys: Sequence[str] | None = None,
+        slow_ms: int | None = None,
+        startup_timeout_s: float = 20.0,
+        max_body_bytes: int | None = None,
+        max_batch_items: int | None = None,
+    ) -> None:
+        self.faults = (faults,) if isinstance(faults, str) else tuple(faults)
+        unknown = sorted(set(self.faults) - FAULTS.keys())
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(unknown)}; known faults: {', '.join(sorted(FAULTS))}")
+        self.api_keys = None if api_keys is None else list(api_keys)
+        self.slow_ms = slow_ms
+        self.startup_timeout_s = startup_timeout_s
+        self.max_body_bytes = max_body_bytes
+        self.max_batch_items = max_batch_items
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path: Path | None = None
+        self._stopped = False
+
+    # --- public attributes -------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("DemoService has not been started; use it in a with-block")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            raise RuntimeError("DemoService has not been started; use it in a with-block")
+        return self._process
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> DemoService:
+        if self._process is not None or self._stopped:
+            raise RuntimeError("a DemoService can only be started once")
+        try:
+            self._spawn()
+            self._wait_until_live()
+        except BaseException:
+            # __exit__ does not run when __enter__ raises, so clean up here.
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Terminate the service (SIGTERM, then SIGKILL) and remove its log. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._terminate()
+        finally:
+            if self._log_path is not None:
+                self._log_path.unlink(missing_ok=True)
+
+    def output_tail(self, max_lines: int = 20) -> str:
+        """The last lines the service wrote to stdout/stderr ('' once stopped)."""
+        if self._log_path is None:
+            return ""
+        try:
+            text = self._log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-max_lines:])
+
+    # --- internals ---------------------------------------------------------
+
+    def _command(self, fd: int) -> list[str]:
+        command = [sys.executable, "-m", "opscheck.demo", "--fd", str(fd)]
+        for fault in self.faults:
+            command += ["--fault", fault]
+        optional = {
+            "--slow-ms": self.slow_ms,
+            "--max-body-bytes": self.max_body_bytes,
+            "--max-batch-items": self.max_batch_items,
+        }
+        for flag, value in optional.items():
+            if value is not None:
+                command += [flag, str(value)]
+        return command
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.api_keys is not None:
+            env["API_KEYS"] = ";".join(self.api_keys)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONUNBUFFERED"] = "1"  # so a crash's last words reach the log
+        return env
+
+    def _spawn(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((HOST, 0))
+            listener.listen(128)
+            self._port = listener.getsockname()[1]
+            fd, log_name = tempfile.mkstemp(prefix="opscheck-demo-", suffix=".log")
+            self._log_path = Path(log_name)
+            with os.fdopen(fd, "wb") as log:
+                self._process = subprocess.Popen(
+                    self._command(listener.fileno()),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._environment(),
+                    pass_fds=(listener.fileno(),),
+                )
+        finally:
+            # The child has its own copy; ours would keep the port open after it exits.
+            listener.close()
+
+    def _wait_until_live(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/health/live"
+        # The socket already listens, so a request made early simply waits in the
+        # backlog; the read timeout must also cover the 'slow' fault's delay.
+        read_timeout = 2.0 + (self.slow_ms or 0) / 1000
+        with httpx.Client(trust_env=False) as client:
+            while True:
+                if self.process.poll() is not None:
+                    self._fail(f"exited with code {self.process.returncode} during startup")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._fail(f"did not answer {url} within {self.startup_timeout_s:g} s")
+                timeout = httpx.Timeout(min(read_timeout, remaining), connect=min(1.0, remaining))
+                try:
+                    if client.get(url, timeout=timeout).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(_POLL_INTERVAL_S)
+
+    def _fail(self, reason: str) -> None:
+        self._terminate()  # stop first so the log is complete
+        tail = self.output_tail() or "(no output)"
+        raise RuntimeError(f"demo service {reason}; last output:\n{tail}")
+
+    def _terminate(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=_TERMINATE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __repr__(self) -> str:
+        state = "not started" if self._process is None else f"pid={self._process.pid} port={self._port}"
+        return f"DemoService(faults={list(self.faults)!r}, {state})"

@@ -1,0 +1,295 @@
+"""The bundled demo service, run for real (uvicorn on loopback) through DemoService."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from opscheck.demo.app import FAULTS, create_app
+from opscheck.demo.launcher import DemoService
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "test-key-1"
+SECOND_KEY = "test-key-2"
+MAX_BODY = 256
+MAX_ITEMS = 3
+
+HEALTHY = {
+    "/health": (200, {"status": "ok"}),
+    "/health/live": (200, {"status": "ok"}),
+    "/health/ready": (200, {"status": "ready", "checks": {"database": "up", "cache": "up"}}),
+    "/api/health": (200, {"status": "ok", "version": "1.4.2"}),
+}
+
+
+def _client(service: DemoService) -> httpx.Client:
+    return httpx.Client(base_url=service.base_url, timeout=10.0, trust_env=False)
+
+
+def _answers(client: httpx.Client) -> dict[str, tuple[int, object]]:
+    return {path: (r.status_code, r.json()) for path in HEALTHY for r in [client.get(path)]}
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[DemoService]:
+    with DemoService(api_keys=[KEY, SECOND_KEY], max_body_bytes=MAX_BODY, max_batch_items=MAX_ITEMS) as svc:
+        yield svc
+
+
+@pytest.fixture
+def client(service: DemoService) -> Iterator[httpx.Client]:
+    with _client(service) as c:
+        yield c
+
+
+@pytest.fixture
+def authed(service: DemoService) -> Iterator[httpx.Client]:
+    with _client(service) as c:
+        c.headers["X-API-Key"] = KEY
+        yield c
+
+
+# --- healthy service ---------------------------------------------------------
+
+
+def test_healthy_routes(client: httpx.Client) -> None:
+    assert _answers(client) == HEALTHY
+    assert client.get("/api/health").headers["X-Service-Version"] == "1.4.2"
+    index = client.get("/")
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("text/html")
+    assert "inventory-api" in index.text
+
+
+def test_request_id_is_echoed_or_generated(client: httpx.Client) -> None:
+    assert client.get("/health", headers={"X-Request-Id": "req-123"}).headers["X-Request-Id"] == "req-123"
+    assert client.get("/api/items").headers["X-Request-Id"]  # also on errors
+    first, second = (client.get("/health/live").headers["X-Request-Id"] for _ in range(2))
+    assert len(first) == 32 and set(first) <= set("0123456789abcdef")  # uuid4().hex
+    assert first != second
+
+
+def test_api_requires_a_known_key(client: httpx.Client) -> None:
+    for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}):
+        for method, path in (("GET", "/api/items"), ("GET", "/api/items/1"), ("POST", "/api/ingest")):
+            response = client.request(method, path, headers=headers, json=[])
+            assert (response.status_code, response.json()) == (401, {"error": "UNAUTHORIZED"}), (method, path)
+    # Every ';'-separated key from API_KEYS is accepted.
+    assert client.get("/api/items", headers={"X-API-Key": SECOND_KEY}).status_code == 200
+
+
+def test_items(authed: httpx.Client) -> None:
+    listing = authed.get("/api/items").json()
+    assert listing["count"] == 20 == len(listing["items"])
+    first = listing["items"][0]
+    assert set(first) == {"id", "name", "quantity"} and (first["id"], first["name"]) == (1, "item-1")
+    assert authed.get("/api/items", params={"limit": 3}).json()["count"] == 3
+    for bad_limit in (0, 101, "many"):
+        bad = authed.get("/api/items", params={"limit": bad_limit})
+        assert (bad.status_code, bad.json()["error"]) == (422, "INVALID_REQUEST")
+        assert "limit" in bad.json()["detail"]
+    item = authed.get("/api/items/7").json()
+    assert item["id"] == 7 and item["name"] == "item-7" and isinstance(item["quantity"], int)
+    for missing in (authed.get("/api/items/1001"), authed.get("/api/no-such-route")):
+        assert (missing.status_code, missing.json()) == (404, {"error": "NOT_FOUND"})
+
+
+def test_ingest_accepts_a_valid_batch(authed: httpx.Client) -> None:
+    response = authed.post("/api/ingest", json=[{"id": 1, "text": "a"}, {"id": 2, "text": "b"}])
+    assert (response.status_code, response.json()) == (202, {"accepted": 2})
+    # A chunked body under the limit is fine too.
+    chunked = authed.post("/api/ingest", content=iter([b'[{"id": 1,', b' "text": "a"}]']))
+    assert "content-length" not in chunked.request.headers
+    assert (chunked.status_code, chunked.json()) == (202, {"accepted": 1})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"id": 1, "text": "a"}', b'[{"id": "1", "text": "a"}]', b'[{"id": 1}]', b"[1]"],
+)
+def test_ingest_rejects_invalid_bodies(authed: httpx.Client, body: bytes) -> None:
+    response = authed.post("/api/ingest", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "INVALID_BODY"
+    assert response.json()["detail"]
+
+
+def test_ingest_rejects_too_many_items(authed: httpx.Client) -> None:
+    batch = [{"id": i, "text": ""} for i in range(MAX_ITEMS + 1)]
+    assert len(json.dumps(batch)) <= MAX_BODY
+    response = authed.post("/api/ingest", json=batch)
+    assert (response.status_code, response.json()) == (413, {"error": "BATCH_TOO_LARGE", "max_items": MAX_ITEMS})
+
+
+def test_ingest_rejects_declared_oversized_body(authed: httpx.Client) -> None:
+    response = authed.post("/api/ingest", content=b"x" * (MAX_BODY + 1))
+    assert response.request.headers["content-length"] == str(MAX_BODY + 1)
+    assert (response.status_code, response.json()) == (413, {"error": "PAYLOAD_TOO_LARGE"})
+    # The server stays usable afterwards.
+    assert authed.get("/health").status_code == 200
+
+
+def test_ingest_rejects_chunked_oversized_body(authed: httpx.Client) -> None:
+    def body() -> Iterator[bytes]:
+        for _ in range(MAX_BODY // 32 + 2):
+            yield b"x" * 32
+
+    response = authed.post("/api/ingest", content=body())
+    assert "content-length" not in response.request.headers
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert (response.status_code, response.json()) == (413, {"error": "PAYLOAD_TOO_LARGE"})
+    assert authed.get("/health").status_code == 200
+
+
+def test_metrics(client: httpx.Client) -> None:
+    client.get("/api/items/5", headers={"X-API-Key": KEY})
+    client.get("/definitely/not/a/route")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+
+    requests = families["http_requests"]
+    assert requests.type == "counter"
+    counted = {
+        (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+        for s in requests.samples
+        if s.name == "http_requests_total"
+    }
+    assert counted[("GET", "/api/items/{item_id}", "200")] >= 1
+    assert counted[("GET", "unmatched", "404")] >= 1
+    assert not any(route.startswith("/api/items/5") for _, route, _ in counted)
+
+    duration = families["http_request_duration_seconds"]
+    assert duration.type == "histogram"
+    buckets = {s.labels["le"] for s in duration.samples if s.name.endswith("_bucket")}
+    assert buckets == {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "+Inf"}
+
+
+def test_openapi_documents_the_contract(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"] == {"title": "inventory-api demo", "version": "1.4.2"}
+    paths = spec["paths"]
+    for path in ("/api/items", "/api/items/{item_id}", "/api/health", "/health"):
+        assert "$ref" in json.dumps(paths[path]["get"]["responses"]["200"]), path
+    ingest = paths["/api/ingest"]["post"]
+    body_schema = ingest["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
+    item = spec["components"]["schemas"]["Item"]
+    assert item["properties"]["id"]["type"] == "integer"
+    assert item["properties"]["text"]["type"] == "string"
+    assert "202" in ingest["responses"]
+
+
+# --- faults ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[dict[str, DemoService]]:
+    """One service per fault, started in parallel to keep the suite fast."""
+    services = {
+        "not_ready": DemoService(faults=["not_ready"]),
+        "unhealthy": DemoService(faults=["unhealthy"]),
+        "slow": DemoService(faults=["slow"], slow_ms=300),
+    }
+    with ExitStack() as stack:
+        for svc in services.values():
+            stack.callback(svc.stop)  # stops the others if one fails to start
+        with ThreadPoolExecutor(max_workers=len(services)) as pool:
+            list(pool.map(DemoService.__enter__, services.values()))
+        yield services
+
+
+def test_fault_not_ready_only_breaks_readiness(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["not_ready"]) as c:
+        ready = c.get("/health/ready")
+        assert (ready.status_code, ready.json()) == (
+            503,
+            {"status": "not_ready", "checks": {"database": "down", "cache": "up"}},
+        )
+        assert _answers(c) == {**HEALTHY, "/health/ready": (ready.status_code, ready.json())}
+
+
+def test_fault_unhealthy_only_breaks_health(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["unhealthy"]) as c:
+        broken = (500, {"status": "error", "error": "internal failure"})
+        assert _answers(c) == {**HEALTHY, "/health": broken}
+
+
+def test_fault_slow_delays_answers_but_keeps_them_correct(faulty: dict[str, DemoService]) -> None:
+    paths = [*HEALTHY, "/api/items"]
+    with _client(faulty["slow"]) as c:
+
+        def timed(path: str) -> tuple[float, tuple[int, object]]:
+            started = time.perf_counter()
+            response = c.get(path)
+            return time.perf_counter() - started, (response.status_code, response.json())
+
+        # In parallel, so the test waits for one delay rather than one per route.
+        with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+            results = dict(zip(paths, pool.map(timed, paths)))
+
+    for path, (elapsed, _) in results.items():
+        assert elapsed >= 0.3, path
+    assert results.pop("/api/items")[1][0] == 401  # auth still checked, after the delay
+    assert {path: answer for path, (_, answer) in results.items()} == HEALTHY
+
+
+def test_create_app_rejects_unknown_faults() -> None:
+    assert set(FAULTS) >= {"not_ready", "unhealthy", "slow"}
+    with pytest.raises(ValueError, match="nope.*not_ready"):
+        create_app(faults={"nope"})
+
+
+def test_cli_unknown_fault_exits_2_without_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "opscheck.demo", "--fault", "nope"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "nope" in lines[0] and "not_ready" in lines[0] and "slow" in lines[0]
+
+
+# --- launcher lifecycle ------------------------------------------------------
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_service_is_stopped_even_when_the_block_raises() -> None:
+    demo = DemoService()
+    with pytest.raises(_Boom), demo:
+        assert demo.process.poll() is None
+        raise _Boom
+    assert demo.process.poll() is not None
+    demo.stop()  # idempotent
+    with pytest.raises(httpx.TransportError), httpx.Client(trust_env=False) as c:
+        c.get(f"{demo.base_url}/health/live", timeout=2.0)
+
+
+def test_failed_startup_raises_with_output_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_REQUEST_BODY_BYTES", "lots")  # the child refuses to start
+    demo = DemoService()
+    with pytest.raises(RuntimeError, match="MAX_REQUEST_BODY_BYTES"):
+        demo.__enter__()
+    assert demo.process.poll() is not None
+    assert demo.output_tail() == ""  # log file already removed

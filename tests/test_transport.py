@@ -1,0 +1,116 @@
+"""Transport failures against real misbehaving servers: each gets its reason, within its bound."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from opscheck.http import HttpClient, HttpSettings
+from opscheck.outcome import CheckFailed, Reason
+from opscheck.redact import Redactor
+from tests import hostile
+
+ONE_CHECK = """\
+service: hostile
+http: {timeout_s: 1, deadline_s: 2}
+smoke:
+  - {name: first, path: /a}
+  - {name: second, path: /b}
+  - {name: third, path: /c}
+"""
+
+
+def _client(**settings) -> HttpClient:
+    return HttpClient(HttpSettings(**settings), Redactor())
+
+
+def _fail(client: HttpClient, url: str) -> CheckFailed:
+    with pytest.raises(CheckFailed) as info:
+        client.request("GET", url)
+    return info.value
+
+
+def test_unreachable_target_is_reported_once_and_later_checks_fail_at_once(run_checks):
+    run = run_checks("--base-url", f"http://127.0.0.1:{hostile.closed_port()}", profile=ONE_CHECK)
+    assert run.ret == 1
+    checks = run.results["checks"]
+    assert [c["reason"] for c in checks] == ["connect", "connect", "connect"]
+    assert "connection refused" in checks[0]["message"]
+    # Only the first check touched the network; the others did not wait out a timeout of their own.
+    for later in checks[1:]:
+        assert "target unreachable, not retried" in later["message"]
+        assert later["evidence"][0]["error"] == "not sent: target unreachable earlier in this run"
+    assert run.stdout.count("TARGET UNREACHABLE") == 1
+
+
+def test_unresolvable_host_fails_with_reason_dns(run_checks):
+    run = run_checks("--base-url", "http://opscheck-no-such-host.invalid", profile=ONE_CHECK)
+    assert [c["reason"] for c in run.results["checks"]] == ["dns", "dns", "dns"]
+    assert "cannot resolve opscheck-no-such-host.invalid" in run.results["checks"][0]["message"]
+
+
+def test_silent_server_times_out_within_the_request_timeout():
+    with hostile.RawServer(hostile.silent) as server, _client(timeout_s=0.5, deadline_s=5) as client:
+        start = time.monotonic()
+        failure = _fail(client, server.base_url + "/")
+        assert time.monotonic() - start < 3
+    assert failure.reason is Reason.TIMEOUT
+    assert "no data for 0.5 s" in failure.message
+
+
+def test_trickling_server_cannot_hold_a_check_past_its_deadline():
+    # Every read gets a byte within the read timeout, so only the check's deadline can stop it.
+    with hostile.RawServer(hostile.trickle) as server, _client(timeout_s=1, deadline_s=1.5) as client:
+        start = time.monotonic()
+        failure = _fail(client, server.base_url + "/")
+        elapsed = time.monotonic() - start
+    assert failure.reason is Reason.TIMEOUT
+    assert "check deadline" in failure.message
+    assert elapsed < 4
+
+
+def test_trickle_through_the_plugin_fails_the_check_within_its_deadline(run_checks):
+    with hostile.RawServer(hostile.trickle) as server:
+        run = run_checks("--base-url", server.base_url, profile=ONE_CHECK.replace("deadline_s: 2", "deadline_s: 1.5"))
+    for check in run.results["checks"]:
+        assert check["reason"] == "timeout"
+        assert check["duration_ms"] < 4000
+
+
+@pytest.mark.parametrize(
+    ("handler", "reason", "text"),
+    [
+        (hostile.garbage, Reason.PROTOCOL, "bad HTTP from server"),
+        (hostile.reset, Reason.PROTOCOL, ""),
+        (hostile.redirect_loop, Reason.PROTOCOL, "redirect loop"),
+    ],
+)
+def test_protocol_violations(handler, reason, text):
+    with hostile.RawServer(handler) as server, _client(timeout_s=2) as client:
+        with pytest.raises(CheckFailed) as info:
+            client.request("GET", server.base_url + "/", follow_redirects=True)
+    assert info.value.reason is reason
+    assert text in info.value.message
+
+
+def test_body_is_read_as_a_stream_and_capped():
+    size = 3 * 1024 * 1024
+    with hostile.RawServer(hostile.big_body(size)) as server, _client(max_body_bytes=64 * 1024) as client:
+        response = client.request("GET", server.base_url + "/")
+    assert response.status == 200
+    assert response.truncated and len(response.body) == 64 * 1024
+    assert response.evidence.truncated and response.evidence.body_bytes == 64 * 1024
+    with pytest.raises(CheckFailed) as info:
+        response.json("GET /")
+    assert info.value.reason is Reason.BODY
+
+
+def test_every_request_carries_a_request_id_recorded_in_evidence(service):
+    with _client() as client:
+        first = client.request("GET", service().base_url + "/health")
+        second = client.request("GET", service().base_url + "/health")
+    assert first.evidence.request_id != second.evidence.request_id
+    assert first.evidence.request_headers["x-request-id"] == first.evidence.request_id
+    # The reference service echoes it, so the id links our evidence to the service's logs.
+    assert first.headers["x-request-id"] == first.evidence.request_id
