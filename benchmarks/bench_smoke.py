@@ -1,0 +1,138 @@
+"""Wall-clock cost of N opscheck smoke checks vs the same N requests as a bare pytest file.
+
+    python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports]
+
+Every variant is a separate `python -m pytest` subprocess timed end to end (interpreter start
+included) against the bundled reference service on loopback. `pytest --version` is timed the
+same way as the fixed interpreter+plugin startup floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from opscheck.cli import checks_dir
+from opscheck.demo.launcher import DemoService
+
+TIMEOUT_S = 300.0
+BARE_TEST = '''\
+import httpx
+import pytest
+
+URL = {url!r}
+client = httpx.Client()  # one module-level client, like opscheck's one shared client
+
+
+@pytest.mark.parametrize("i", range({n}), ids=[f"s{{i:03d}}" for i in range({n})])
+def test_health(i):
+    r = client.get(URL + "/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+'''
+
+
+@dataclass
+class Variant:
+    name: str
+    checks: int
+    argv: list[str]
+    reports: tuple[str, ...] = ()  # files that must exist in the run's report dir afterwards
+    times: list[float] = field(default_factory=list)
+
+
+def write_profile(path: Path, n: int) -> None:
+    lines = ["service: bench", "smoke:"]
+    lines += [f"  - {{name: s{i:03d}, path: /health, expect: {{status: 200, json: {{status: ok}}}}}}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def child_env(pycache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OPSCHECK_"))}
+    # Warm .pyc caches for every variant, kept in the temp dir so nothing is written into the repo
+    # (this environment may set PYTHONDONTWRITEBYTECODE, which would recompile on every run).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def run_once(v: Variant, cwd: Path, env: dict[str, str], report_dir: Path) -> float:
+    argv = [a.replace("{REPORTS}", str(report_dir)) for a in v.argv]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    elapsed = time.perf_counter() - start
+    expected = rf"\b{v.checks} passed\b" if v.checks else r"^pytest \d"
+    missing = [f for f in v.reports if not (report_dir / f).is_file() or (report_dir / f).stat().st_size == 0]
+    if proc.returncode != 0 or not re.search(expected, proc.stdout + proc.stderr, re.M) or missing:
+        raise SystemExit(f"{v.name}: exit {proc.returncode}, missing reports {missing}, expected {expected!r}\n"
+                         f"$ {' '.join(argv)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    for f in v.reports:  # so the next run's existence check means something
+        (report_dir / f).unlink()
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checks", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--extra-bare-reports", action="store_true", help="also time the bare file with --junitxml and --html")
+    args = ap.parse_args()
+    n = args.checks
+
+    with tempfile.TemporaryDirectory(prefix="opscheck-bench-") as tmp, DemoService() as svc:
+        work = Path(tmp)
+        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # isolates from /work/main's pyproject
+        write_profile(work / "profile.yaml", n)
+        (work / "test_bare.py").write_text(BARE_TEST.format(url=svc.base_url, n=n), encoding="utf-8")
+        env = child_env(work / "pycache")
+        py = [sys.executable, "-m", "pytest"]
+        # Same ini, rootdir and plugin set for all. --confcutdir stops pytest from also loading the
+        # repo-root conftest.py (which adds pytester) above the checks dir.
+        iso = ["-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider"]
+        variants = [
+            Variant("pytest --version (floor)", 0, [*py, "--version", *iso]),
+            Variant("bare pytest + httpx", n, [*py, str(work / "test_bare.py"), *iso, "-q"]),
+        ]
+        if args.extra_bare_reports:
+            variants.append(Variant("bare + junitxml + html", n, [
+                *py, str(work / "test_bare.py"), *iso, "-q", "--junitxml", "{REPORTS}/junit.xml",
+                "--html", "{REPORTS}/report.html", "--self-contained-html"], ("junit.xml", "report.html")))
+        variants.append(Variant("opscheck (3 reports)", n, [
+            *py, str(checks_dir()), "--confcutdir", str(checks_dir()), *iso, "-q", "--profile", str(work / "profile.yaml"),
+            "--base-url", svc.base_url, "--report-dir", "{REPORTS}"], ("report.html", "junit.xml", "results.json")))
+
+        for v in variants:  # untimed warm-up: fills the .pyc cache and the server's first-request paths
+            run_once(v, work, env, work / "reports")
+        for r in range(args.repeat):
+            k = r % len(variants)  # rotate the starting variant each round (AB, BA, ...) to cancel drift
+            for v in variants[k:] + variants[:k]:
+                v.times.append(run_once(v, work, env, work / "reports"))
+
+    floor, bare = statistics.median(variants[0].times), statistics.median(variants[1].times)
+    print("| variant | checks | median s | min s | ratio vs bare |")
+    print("|---|---:|---:|---:|---:|")
+    for v in variants:
+        med = statistics.median(v.times)
+        net = f" (net {(med - floor) / (bare - floor):.2f})" if v.checks else ""
+        print(f"| {v.name} | {v.checks} | {med:.3f} | {min(v.times):.3f} | {med / bare:.2f}{net} |")
+    print(f"\nratio = median / bare median; net = (median - floor) / (bare median - floor), floor = pytest --version. "
+          f"{args.repeat} timed runs each after 1 warm-up.")
+    print(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} · {platform.platform()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()} · pytest {version('pytest')}, httpx {version('httpx')}, "
+          f"pytest-html {version('pytest-html')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
