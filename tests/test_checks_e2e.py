@@ -3,12 +3,16 @@ runbook section under the fault that breaks it, and no other family disturbed.""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.conftest import PROFILE
 
+ROOT = Path(__file__).resolve().parents[1]
 ALL = {"smoke::health", "smoke::items", "smoke::home", "readiness::live", "readiness::ready"}
 
 
@@ -21,6 +25,15 @@ def test_healthy_service_passes_every_check_and_writes_three_reports(service, ru
     assert info["service"] == "test-svc" and info["base_url"] == service().base_url
     assert info["exit_code"] == 0 and info["environment"] == "adhoc"
     assert "opscheck verdict: PASS" in run.stdout
+    schema = json.loads((ROOT / "opscheck/results.schema.json").read_text())
+    jsonschema.validate(run.results, schema)
+
+
+def test_failed_results_match_the_published_schema(service, run_checks):
+    run = run_checks("--base-url", service("not_ready", "unhealthy").base_url)
+    schema = json.loads((ROOT / "opscheck/results.schema.json").read_text())
+    jsonschema.validate(run.results, schema)
+    assert run.results["run"]["counts"] == {"passed": 3, "failed": 2, "skipped": 0}
 
 
 @pytest.mark.parametrize(
