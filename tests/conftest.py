@@ -1,4 +1,8 @@
-"""Shared fixtures: real reference services under uvicorn, and a runner for opscheck checks."""
+"""Shared fixtures: real reference services under uvicorn, and a runner for opscheck checks.
+
+httpcore is imported here on purpose: `pytester` restores sys.modules after each test, and httpx
+imports httpcore lazily; a re-imported httpcore raises exception classes httpx no longer maps.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import httpcore  # noqa: F401
 import pytest
 
 from opscheck.cli import checks_dir
