@@ -32,7 +32,9 @@ def _pytest(args: list[str]) -> int:
     import pytest
 
     # No cache dir: the checks may live in site-packages, and a gate run should leave nothing behind.
-    return int(pytest.main([str(checks_dir()), "-p", "no:cacheprovider", *args]))
+    # rootdir at the checks keeps node ids short (test_smoke.py::test_smoke[api-health]).
+    folder = str(checks_dir())
+    return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *args]))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -134,21 +136,30 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"opscheck demo: unknown fault {unknown[0]!r}; known: {', '.join(FAULTS)}", file=sys.stderr)
         return USAGE_ERROR
     # Keys reach the checks the way they would in production: through the environment.
-    keys = os.environ.get("OPSCHECK_API_KEYS") or f"demo-{secrets.token_hex(8)}"
+    chosen = os.environ.get("OPSCHECK_API_KEYS")
+    keys = chosen or f"demo-{secrets.token_hex(8)}"
     os.environ["OPSCHECK_API_KEYS"] = keys
     profile = demo_dir() / "opscheck.yaml"
     with DemoService(faults=args.fault, api_keys=[k for k in keys.split(";") if k.strip()]) as service:
         faults = f" with faults: {', '.join(args.fault)}" if args.fault else ""
         print(f"opscheck demo: reference service at {service.base_url}{faults}", flush=True)
         if args.serve:
-            print(f"  try: OPSCHECK_API_KEYS=<key> pytest --profile {profile} --base-url={service.base_url}\n"
-                  "  (the key is in OPSCHECK_API_KEYS when you set it before `opscheck demo --serve`)\n"
-                  "  Ctrl-C stops it.", flush=True)
-            service.process.wait()
-            return 0
-        # The launcher imported httpx (and so anyio's pytest plugin) already; that is harmless here.
+            return _serve(service, profile, key_was_chosen=bool(chosen))
         return _pytest(["-W", "ignore::pytest.PytestAssertRewriteWarning", "--profile", str(profile), "--env", "local", "--base-url", service.base_url,
                         "--report-dir", args.report_dir, *extra])
+
+
+def _serve(service: object, profile: Path, key_was_chosen: bool) -> int:
+    print(f"  Ctrl-C stops it. In another shell, with the same OPSCHECK_API_KEYS:\n"
+          f"  pytest --profile {profile} --base-url={service.base_url}", flush=True)  # type: ignore[attr-defined]
+    if not key_was_chosen:
+        print("  note: OPSCHECK_API_KEYS was not set, so the service accepts only a random key and the /api checks\n"
+              "  will answer 401. Set it first: OPSCHECK_API_KEYS=pick-one opscheck demo --serve", flush=True)
+    try:
+        service.process.wait()  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how --serve is meant to end
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

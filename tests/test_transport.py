@@ -114,3 +114,42 @@ def test_every_request_carries_a_request_id_recorded_in_evidence(service):
     assert first.evidence.request_headers["x-request-id"] == first.evidence.request_id
     # The reference service echoes it, so the id links our evidence to the service's logs.
     assert first.headers["x-request-id"] == first.evidence.request_id
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    from tests.tls_server import CertFactory
+
+    return CertFactory(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.mark.parametrize(
+    ("variant", "text"),
+    [
+        ("self_signed", "certificate verification failed: self-signed certificate"),
+        ("wrong_host", "certificate verification failed: IP address mismatch"),
+        ("unknown_ca", "certificate verification failed: unable to get local issuer certificate"),
+    ],
+)
+def test_tls_failures_have_reason_tls(certs, variant, text):
+    from tests.tls_server import TlsServer
+
+    if variant == "self_signed":
+        cert = certs.leaf("self", self_signed=True)
+    elif variant == "wrong_host":
+        cert = certs.leaf("other", hosts=("other.example",))
+    else:
+        cert = certs.leaf("good")
+    ca_file = None if variant == "unknown_ca" else str(certs.ca_file)
+    with TlsServer(*cert) as server, _client(ca_file=ca_file) as client:
+        failure = _fail(client, server.base_url + "/")
+    assert failure.reason is Reason.TLS
+    assert text in failure.message
+
+
+def test_tls_verifies_against_the_profile_ca_file(certs):
+    from tests.tls_server import TlsServer
+
+    with TlsServer(*certs.leaf("valid")) as server, _client(ca_file=str(certs.ca_file)) as client:
+        response = client.request("GET", server.base_url + "/")
+    assert response.status == 200 and response.json("GET /") == {"status": "ok"}
