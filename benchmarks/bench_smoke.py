@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def run_once(v: Variant, cwd: Path, env: dict[str, str], report_dir: Path) -> fl
     elapsed = time.perf_counter() - start
     expected = rf"\b{v.checks} passed\b" if v.checks else r"^pytest \d"
     missing = [f for f in v.reports if not (report_dir / f).is_file() or (report_dir / f).stat().st_size == 0]
-    if proc.returncode != 0 or not re.search(expected, proc.stdout + proc.stderr, re.M) or missing:
+    if proc.returncode != 0 or not re.search(expected, proc.stdout + proc.stderr, re.MULTILINE) or missing:
         raise SystemExit(f"{v.name}: exit {proc.returncode}, missing reports {missing}, expected {expected!r}\n"
                          f"$ {' '.join(argv)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     for f in v.reports:  # so the next run's existence check means something
@@ -83,7 +83,7 @@ def run_once(v: Variant, cwd: Path, env: dict[str, str], report_dir: Path) -> fl
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="opscheck smoke checks vs a bare pytest file, wall clock")
     ap.add_argument("--checks", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--extra-bare-reports", action="store_true", help="also time the bare file with --junitxml and --html")
@@ -128,7 +128,7 @@ def main() -> int:
         print(f"| {v.name} | {v.checks} | {med:.3f} | {min(v.times):.3f} | {med / bare:.2f}{net} |")
     print(f"\nratio = median / bare median; net = (median - floor) / (bare median - floor), floor = pytest --version. "
           f"{args.repeat} timed runs each after 1 warm-up.")
-    print(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} · {platform.platform()}, {os.cpu_count()} cores, "
+    print(f"{datetime.now(UTC).isoformat(timespec='seconds')} · {platform.platform()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()} · pytest {version('pytest')}, httpx {version('httpx')}, "
           f"pytest-html {version('pytest-html')}")
     return 0

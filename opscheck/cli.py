@@ -89,7 +89,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _lint(args: argparse.Namespace, extra: list[str]) -> int:
-    from opscheck.profile import ProfileError, find_profile, load_profile
+    from opscheck.discovery import find_profile
+    from opscheck.profile import ProfileError, load_profile
 
     path = find_profile(args.profile)
     if path is None:

@@ -74,52 +74,77 @@ class Response:
 
 
 class _Deadline:
-    """Arms a timer that shuts down every socket the client opened once a check's time is up.
+    """Shuts down every socket the client opened once a check's time is up.
 
     Shutting down (not closing) wakes a thread blocked in recv() at once; httpcore then drops the
-    dead connections from its pool, so the next check simply reconnects.
+    dead connections from its pool, so the next check simply reconnects. One watchdog thread per
+    client, started on first use: a timer thread per request would cost more than the request.
     """
 
     def __init__(self) -> None:
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._armed: list[_Armed] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def track(self, stream: Any) -> None:
         sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
-            with self._lock:
+            with self._cond:
                 self._sockets.add(sock)
 
     def arm(self, seconds: float) -> _Armed:
-        armed = _Armed(self)
-        armed.timer = threading.Timer(max(seconds, 0.0), armed.fire)
-        armed.timer.daemon = True
-        armed.timer.start()
+        armed = _Armed(self, time.monotonic() + max(seconds, 0.0))
+        with self._cond:
+            self._armed.append(armed)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="opscheck-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
         return armed
 
-    def shutdown_all(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def disarm(self, armed: _Armed) -> None:
+        with self._cond:
+            if armed in self._armed:
+                self._armed.remove(armed)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                now = time.monotonic()
+                due = [a for a in self._armed if a.deadline <= now]
+                if not due:
+                    self._cond.wait(min(a.deadline for a in self._armed) - now)
+                    continue
+                for armed in due:
+                    armed.fired = True
+                    self._armed.remove(armed)
+                for sock in list(self._sockets):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
 
-@dataclass
+@dataclass(eq=False)
 class _Armed:
     owner: _Deadline
-    timer: threading.Timer | None = None
+    deadline: float
     fired: bool = False
 
-    def fire(self) -> None:
-        self.fired = True
-        self.owner.shutdown_all()
-
     def disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        self.owner.disarm(self)
 
 
 class HttpClient:
@@ -144,6 +169,7 @@ class HttpClient:
         )
 
     def close(self) -> None:
+        self._deadline.close()
         self._client.close()
 
     def __enter__(self) -> HttpClient:

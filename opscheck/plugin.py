@@ -51,9 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{family.name}: opscheck {family.name} checks ({family.summary})")
     if hasattr(config, "workerinput"):
         return
-    from opscheck.profile import ProfileError, find_profile, load_profile
-    from opscheck.redact import Redactor
-    from opscheck.session import RunState
+    from opscheck.discovery import find_profile
 
     path = find_profile(config.getoption("opscheck_profile"), config.rootpath)
     if path is None:
@@ -63,6 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 "(pass --profile PATH or set OPSCHECK_PROFILE)"
             )
         return
+    from opscheck.profile import ProfileError, load_profile
+    from opscheck.redact import Redactor
+    from opscheck.session import RunState
+
     try:
         profile = load_profile(path)
     except ProfileError as exc:

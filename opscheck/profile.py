@@ -22,8 +22,6 @@ import yaml
 from opscheck.http import HttpSettings
 from opscheck.runbook import Runbook, RunbookError, Section
 
-DEFAULT_PROFILE = "opscheck.yaml"
-PROFILE_ENV = "OPSCHECK_PROFILE"
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_SEVERITY = "error"
 
@@ -153,9 +151,13 @@ def _field_name(path: Path_) -> str:
     return out
 
 
+# libyaml's loader is the same safe loader, five times faster on big profiles; marks are identical.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     """safe_load semantics, plus a map from each value's path to its 1-based line."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -295,17 +297,6 @@ class _Ctx:
 
 
 # --- building the typed profile --------------------------------------------------------------
-
-
-def find_profile(explicit: str | None, rootdir: Path | None = None) -> Path | None:
-    """--profile, then $OPSCHECK_PROFILE, then opscheck.yaml in the cwd or pytest's rootdir."""
-    chosen = explicit or os.environ.get(PROFILE_ENV)
-    if chosen:
-        return Path(chosen)
-    for folder in (Path.cwd(), rootdir):
-        if folder is not None and (folder / DEFAULT_PROFILE).is_file():
-            return folder / DEFAULT_PROFILE
-    return None
 
 
 def load_profile(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Profile:

@@ -40,6 +40,12 @@ class HtmlHooks:
         metadata["opscheck version"] = __version__
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        target = self.state.target
+        where = f" ({target.environment})" if target else ""
+        report.title = f"opscheck: {self.state.profile.service}{where}"
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, '<th class="sortable" data-column-type="reason">Reason</th>')
         cells.insert(3, "<th>Runbook</th>")
@@ -57,16 +63,29 @@ class HtmlHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
         result = self.state.results.get(report.nodeid)
-        if result is None or not result.evidence:
+        # pytest-html calls this for setup, call and teardown; the check's story is told once.
+        if result is None or report.when == "teardown" or (report.when == "setup" and report.passed):
             return
-        redact = self.state.redactor.data
         blocks = []
-        if result.runbook is not None and result.outcome != "passed":
+        if result.message and result.outcome != "passed":
+            blocks.append(f'<div class="opscheck-verdict"><b>[{escape(result.reason or result.outcome)}]</b> {escape(result.message)}</div>')
+        if result.runbook is not None and result.outcome == "failed":
             excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
             blocks.append(
                 f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'
                 f"{escape(result.runbook.section)}</a><ul>{excerpt}</ul></div>"
             )
-        evidence = json.dumps(redact(result.evidence), indent=2)
-        blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
-        data.insert(0, "\n".join(blocks))
+        if result.outcome == "passed":
+            # A passing check needs only the exchange in one line; full evidence is in results.json.
+            lines = "\n".join(escape(_summary(e)) for e in result.evidence)
+            blocks.append(f'<div class="opscheck-evidence"><pre>{lines}</pre></div>')
+        elif result.evidence:
+            evidence = json.dumps(self.state.redactor.data(result.evidence), indent=2)
+            blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
+        if blocks:
+            data.insert(0, "\n".join(blocks))
+
+
+def _summary(evidence: dict[str, Any]) -> str:
+    status = evidence.get("status") or f"no answer ({evidence.get('error')})"
+    return f"{evidence['method']} {evidence['url']} -> {status} in {evidence.get('elapsed_ms') or 0:.1f} ms (request id {evidence['request_id']})"
