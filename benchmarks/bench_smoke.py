@@ -52,8 +52,13 @@ class Variant:
     times: list[float] = field(default_factory=list)
 
 
+RUNBOOK = "# Bench Runbook\n\n## API Not Responding\nRestart the pods.\n\n## Health Checks\nCheck /health.\n"
+
+
 def write_profile(path: Path, n: int) -> None:
-    lines = ["service: bench", "smoke:"]
+    # A realistic profile: a runbook to parse and a section for every check, as users write them.
+    path.with_name("RUNBOOK.md").write_text(RUNBOOK, encoding="utf-8")
+    lines = ["service: bench", "runbook: RUNBOOK.md", "defaults: {smoke: {runbook: '#api-not-responding'}}", "smoke:"]
     lines += [f"  - {{name: s{i:03d}, path: /health, expect: {{status: 200, json: {{status: ok}}}}}}" for i in range(n)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
