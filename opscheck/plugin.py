@@ -258,11 +258,11 @@ def opscheck_run(request: pytest.FixtureRequest) -> RunState:
 
 
 @pytest.fixture
-def opscheck_http(request: pytest.FixtureRequest, opscheck_run: RunState, base_url: str | None) -> CheckHttp:
+def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> CheckHttp:
     """HTTP against the target for one check, under its deadline, recording evidence."""
     from opscheck.target import CheckHttp, Target
 
-    state = opscheck_run
+    state = _state(request)  # not via the opscheck_run fixture: one lookup less per check
     target = state.target
     if target is None or not base_url:
         pytest.fail("no target: pass --base-url or --env", pytrace=False)

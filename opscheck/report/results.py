@@ -54,8 +54,8 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            # Compact: json's C encoder only runs without indent, and 1000 checks' evidence adds up.
-            json.dump(payload, handle, ensure_ascii=False, separators=(",", ":"))
+            # dumps without indent, not dump: only that path uses json's C encoder.
+            handle.write(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
             handle.write("\n")
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from CI artifact uploaders
         os.replace(tmp, path)
