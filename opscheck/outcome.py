@@ -20,6 +20,11 @@ class Reason(str, Enum):
     STATUS = "status"  # an unexpected status code
     BODY = "body"  # the body, content type or headers did not match
     LATENCY = "latency"  # an answer slower than its budget
+    LIMIT = "limit"  # an oversized request was accepted, or one at the limit refused
+    AUTH = "auth"  # a protected route answered without a valid key, or refused a valid one
+    SCHEMA = "schema"  # a response broke its JSON Schema / OpenAPI contract, or versions disagree
+    STALE = "stale"  # data older than its freshness bound
+    THRESHOLD = "threshold"  # a measured value outside its band (KPI, host resource, certificate days)
     ERROR = "error"  # the check itself crashed: a bug in opscheck or in a custom check
 
     def __str__(self) -> str:
@@ -35,6 +40,11 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.STATUS: "the status code was not the expected one",
     Reason.BODY: "the body, content type or a header did not match the expectation",
     Reason.LATENCY: "the answer was slower than its budget",
+    Reason.LIMIT: "an oversized request was accepted (or a request at the limit refused)",
+    Reason.AUTH: "a protected route answered without a valid key, or refused a configured key",
+    Reason.SCHEMA: "a response broke its JSON Schema or OpenAPI contract, or the versions disagree",
+    Reason.STALE: "the data is older than its freshness bound",
+    Reason.THRESHOLD: "a measured value is outside its band (KPI, host resource, certificate lifetime)",
     Reason.ERROR: "the check itself raised an unexpected error (a bug in opscheck or a custom check)",
 }
 
@@ -50,3 +60,16 @@ class CheckFailed(AssertionError):
 
     def __str__(self) -> str:
         return f"[{self.reason.value}] {self.message}"
+
+
+class CheckDegraded(Exception):
+    """A value in a warning band: reported as `degraded`, never green; fails only with --strict."""
+
+    def __init__(self, reason: Reason, message: str, evidence: Evidence | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.evidence = evidence
+
+    def __str__(self) -> str:
+        return f"[{self.reason.value}] degraded: {self.message}"
