@@ -1,7 +1,7 @@
 """Readiness: the live and ready URLs answer as expected; a not-ready answer names what is down."""
 
 from opscheck.expect import expect_status
-from opscheck.readiness import describe_not_ready
+from opscheck.families.readiness import describe_not_ready
 
 
 def test_readiness(readiness_check, opscheck_http):

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from opscheck.http import Response
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Expect
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: tuple[int, ...] = (200,)
+    json: Any = None
+    has_json: bool = False
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body_contains: str | None = None
+    max_ms: float | None = None
+
+    @classmethod
+    def from_profile(cls, raw: Mapping[str, Any], default_status: tuple[int, ...] = (200,)) -> Expect:
+        from opscheck.profile import status_set
+
+        return cls(
+            status=status_set(raw.get("status"), default_status),
+            json=raw.get("json"),
+            has_json="json" in raw,
+            content_type=raw.get("content_type"),
+            headers=dict(raw.get("headers", {})),
+            body_contains=raw.get("body_contains"),
+            max_ms=raw.get("max_ms"),
+        )
 
 
 def expect_status(response: Response, expected: tuple[int, ...], label: str, detail: str = "") -> None:

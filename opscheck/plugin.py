@@ -197,7 +197,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(_case_of(item) is not None for item in session.items):
         return
-    from opscheck.readiness import not_ready_failure, wait_ready
+    from opscheck.families.readiness import not_ready_failure, wait_ready
 
     ready_path = state.profile.ready_path
     assert ready_path is not None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import jsonschema
 import yaml
@@ -70,17 +70,6 @@ class Auth:
 
 
 @dataclass(frozen=True)
-class Expect:
-    status: tuple[int, ...] = (200,)
-    json: Any = None
-    has_json: bool = False
-    content_type: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body_contains: str | None = None
-    max_ms: float | None = None
-
-
-@dataclass(frozen=True)
 class Case:
     """One parametrized check: what the plugin needs to run, name and route it."""
 
@@ -97,25 +86,6 @@ class Case:
         return f"{self.family}::{self.name}"
 
 
-@dataclass(frozen=True)
-class SmokeCase(Case):
-    method: str = "GET"
-    path: str = "/"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    json_body: Any = None
-    has_json_body: bool = False
-    send_auth: bool = True
-    follow_redirects: bool = False
-    expect: Expect = field(default_factory=Expect)
-
-
-@dataclass(frozen=True)
-class ReadinessCase(Case):
-    path: str = "/health/ready"
-    probe: str = "ready"  # "live" or "ready"
-    expect_status: tuple[int, ...] = (200,)
-
-
 @dataclass
 class Profile:
     path: Path
@@ -125,16 +95,24 @@ class Profile:
     runbook_url: str | None = None
     auth: Auth | None = None
     environments: dict[str, Environment] = field(default_factory=dict)
-    smoke: list[SmokeCase] = field(default_factory=list)
-    readiness: list[ReadinessCase] = field(default_factory=list)
+    by_family: dict[str, list[Case]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)  # the validated, interpolated document
     secrets: frozenset[str] = frozenset()  # every value read through a *_env field
 
     def cases(self, family: str) -> list[Case]:
-        return list(getattr(self, family, []))
+        return list(self.by_family.get(family, ()))
+
+    @property
+    def smoke(self) -> list[Case]:
+        return self.cases("smoke")
+
+    @property
+    def readiness(self) -> list[Case]:
+        return self.cases("readiness")
 
     @property
     def ready_path(self) -> str | None:
-        return next((c.path for c in self.readiness if c.probe == "ready"), None)
+        return next((c.path for c in self.readiness if getattr(c, "probe", None) == "ready"), None)  # type: ignore[attr-defined]
 
     def link(self, section: Section) -> str:
         assert self.runbook is not None
@@ -343,12 +321,6 @@ def _collect_env_fields(data: Any, env: Mapping[str, str], ctx: _Ctx) -> None:
             _collect_env_fields(item, env, ctx)
 
 
-def _status(value: Any, default: tuple[int, ...] = (200,)) -> tuple[int, ...]:
-    if value is None:
-        return default
-    return tuple(value) if isinstance(value, list) else (int(value),)
-
-
 def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) -> Profile:
     base = path.parent
     http_raw = data.get("http", {})
@@ -390,20 +362,50 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
             for name, e in data.get("environments", {}).items()
         },
     )
-    defaults = data.get("defaults", {})
-    resolver = _SectionResolver(profile, data, defaults, ctx)
-    profile.smoke = list(_smoke_cases(data.get("smoke", []), resolver, ctx))
-    profile.readiness = list(_readiness_cases(data.get("readiness"), resolver, ctx))
+    profile.raw = data
+    builder = Builder(profile, data, ctx)
+    from opscheck.registry import FAMILIES
+
+    for family in FAMILIES.values():
+        if family.section in data:
+            profile.by_family[family.name] = list(family.load_builder()(data[family.section], builder))
     profile.secrets = frozenset(s for s in ctx.secrets if s)
     return profile
 
 
-@dataclass
-class _SectionResolver:
-    profile: Profile
-    data: dict[str, Any]
-    defaults: dict[str, Any]
-    ctx: _Ctx
+class Builder:
+    """What a family's `build()` gets: section resolution, problems with lines, files, defaults."""
+
+    def __init__(self, profile: Profile, data: dict[str, Any], ctx: _Ctx) -> None:
+        self.profile = profile
+        self.data = data
+        self.defaults: dict[str, Any] = data.get("defaults", {})
+        self.ctx = ctx
+        self.base = profile.path.parent
+
+    def problem(self, path: Path_, cause: str) -> None:
+        self.ctx.problem(path, cause)
+
+    def line(self, path: Path_) -> int | None:
+        return self.ctx.line(path)
+
+    def file(self, relative: str) -> Path:
+        return self.base / relative
+
+    def common(self, family: str, name: str, path: Path_, entry: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+        """The Case fields every family shares, for `SomeCase(**builder.common(...), ...)`."""
+        section, severity = self.resolve(family, path, entry)
+        fields = {"family": family, "name": name, "field": _field_name(path), "line": self.line(path),
+                  "severity": severity, "section": section}
+        fields.update(extra)
+        return fields
+
+    def unique(self, cases: list[Case], names_path: list[Path_]) -> None:
+        seen: set[str] = set()
+        for case, path in zip(cases, names_path):
+            if case.name in seen:
+                self.problem(path, f"duplicate check name {case.name!r}")
+            seen.add(case.name)
 
     def resolve(self, family: str, entry_path: Path_, entry: Mapping[str, Any]) -> tuple[Section | None, str]:
         family_defaults = self.defaults.get(family, {})
@@ -430,57 +432,7 @@ class _SectionResolver:
         return section
 
 
-def _smoke_cases(entries: list[dict[str, Any]], resolver: _SectionResolver, ctx: _Ctx) -> Iterator[SmokeCase]:
-    seen: set[str] = set()
-    for index, entry in enumerate(entries):
-        path: Path_ = ("smoke", index)
-        if entry["name"] in seen:
-            ctx.problem(path + ("name",), f"duplicate check name {entry['name']!r}")
-        seen.add(entry["name"])
-        section, severity = resolver.resolve("smoke", path, entry)
-        method = entry.get("method", "GET")
-        e = entry.get("expect", {})
-        yield SmokeCase(
-            family="smoke",
-            name=entry["name"],
-            field=_field_name(path),
-            line=ctx.line(path),
-            severity=severity,
-            section=section,
-            mutating=entry.get("mutating", method in MUTATING_METHODS),
-            method=method,
-            path=entry["path"],
-            headers=dict(entry.get("headers", {})),
-            json_body=entry.get("json"),
-            has_json_body="json" in entry,
-            send_auth=entry.get("auth", True),
-            follow_redirects=entry.get("follow_redirects", False),
-            expect=Expect(
-                status=_status(e.get("status")),
-                json=e.get("json"),
-                has_json="json" in e,
-                content_type=e.get("content_type"),
-                headers=dict(e.get("headers", {})),
-                body_contains=e.get("body_contains"),
-                max_ms=e.get("max_ms"),
-            ),
-        )
-
-
-def _readiness_cases(raw: dict[str, Any] | None, resolver: _SectionResolver, ctx: _Ctx) -> Iterator[ReadinessCase]:
-    if not raw:
-        return
-    section, severity = resolver.resolve("readiness", ("readiness",), raw)
-    for probe in ("live", "ready"):
-        if probe in raw:
-            yield ReadinessCase(
-                family="readiness",
-                name=probe,
-                field=f"readiness.{probe}",
-                line=ctx.line(("readiness", probe)),
-                severity=severity,
-                section=section,
-                path=raw[probe],
-                probe=probe,
-                expect_status=_status(raw.get("expect_status")),
-            )
+def status_set(value: Any, default: tuple[int, ...] = (200,)) -> tuple[int, ...]:
+    if value is None:
+        return default
+    return tuple(value) if isinstance(value, list) else (int(value),)

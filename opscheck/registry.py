@@ -1,22 +1,36 @@
-"""The check families: which profile section feeds which parametrized argument."""
+"""The check families: which profile section feeds which parametrized argument, built by whom.
+
+Builders are named as "module:function" and imported only when the profile has that section, so
+the plugin stays cheap to import.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
+from typing import Any, Callable, Iterable
 
 
 @dataclass(frozen=True)
 class Family:
-    name: str  # the profile section, e.g. "smoke"
+    name: str  # family name: check ids are "<name>::<case>", and the pytest marker
     argname: str  # the indirect parameter a check module asks for, e.g. "smoke_check"
+    section: str  # the profile section it reads
+    builder: str  # "module:function" turning that section into cases
     summary: str
+
+    def load_builder(self) -> Callable[[Any, Any], Iterable[Any]]:
+        module, _, function = self.builder.partition(":")
+        return getattr(import_module(module), function)
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("smoke", "smoke_check", "one request per entry; status, JSON subset, content type, headers, latency budget"),
-        Family("readiness", "readiness_check", "liveness and readiness URLs; names the dependencies that are down"),
+        Family("smoke", "smoke_check", "smoke", "opscheck.families.smoke:build",
+               "one request per entry; status, JSON subset, content type, headers, latency budget"),
+        Family("readiness", "readiness_check", "readiness", "opscheck.families.readiness:build",
+               "liveness and readiness URLs; names the dependencies that are down"),
     )
 }
 

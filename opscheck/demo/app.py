@@ -8,6 +8,7 @@ one process.
 # No ``from __future__ import annotations``: FastAPI must evaluate the
 # annotations of endpoints defined inside create_app, which refer to locals.
 import asyncio
+import copy
 import json
 import os
 import secrets
@@ -35,12 +36,23 @@ FAULTS: dict[str, str] = {
     "not_ready": "/health/ready answers 503 and names the database as down",
     "unhealthy": "/health answers 500",
     "slow": "every answer is delayed by slow_ms, past the smoke max_ms",
+    "no_body_limit": "POST /api/ingest ignores the body limit (declared or chunked): oversized bodies get 202",
+    "chunked_bypass": "the body limit is checked only against Content-Length: oversized chunked bodies get 202",
+    "no_batch_limit": "POST /api/ingest accepts batches over max_batch_items (the body limit still holds)",
+    "auth_bypass": "GET /api/items and /api/items/{item_id} answer 200 without a valid API key",
+    "rotation_broken": "only the first API_KEYS entry is accepted; the later keys get 401",
+    "schema_drift": "items carry quantity as a string while /openapi.json still documents an integer",
+    "undocumented_route": "/openapi.json documents GET /api/reports, which answers 404",
+    "version_mismatch": "/api/health reports version 1.4.3 while /openapi.json says 1.4.2",
+    "crash_on_bad_input": "POST /api/ingest answers 500 instead of 422 for JSON that is not a valid batch",
+    "drop_request_id": "responses carry no X-Request-Id header",
 }
 
 DEFAULT_API_KEY = "demo-key"
 API_KEY_HEADER = "X-API-Key"
 REQUEST_ID_HEADER = "X-Request-Id"
 VERSION_HEADER = "X-Service-Version"
+DRIFTED_VERSION = "1.4.3"  # what /api/health claims under the version_mismatch fault
 MAX_ITEM_ID = 1000
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE = "unmatched"
@@ -161,6 +173,30 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class SecurityHeadersMiddleware:
+    """``X-Content-Type-Options: nosniff`` on every answer; ``Cache-Control: no-store`` under /api/."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"] == "/api" or scope["path"].startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if is_api:
+                    # API answers carry stock levels and keyed data: no cache may keep them.
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class HttpMetrics:
@@ -295,6 +331,27 @@ async def read_body_within_limit(request: Request, limit: int) -> bytearray:
     return body
 
 
+async def read_body_discarding_excess(request: Request, limit: int) -> tuple[bytearray, bool, bool]:
+    """Read the whole body but keep only its first ``limit`` bytes (the body-limit faults).
+
+    Returns ``(kept, overflowed, excess_is_blank)``; the excess is counted, never buffered.
+    When it was only whitespace, ``kept`` parses exactly like the full body would.
+    """
+    body = bytearray()
+    overflowed = False
+    excess_is_blank = True
+    async for chunk in request.stream():
+        room = limit - len(body)
+        if len(chunk) <= room:
+            body += chunk
+            continue
+        overflowed = True
+        body += chunk[:room]
+        if excess_is_blank and chunk[room:].strip(b" \t\r\n"):
+            excess_is_blank = False
+    return body, overflowed, excess_is_blank
+
+
 def _invalid_body(detail: str) -> ApiError:
     return ApiError(422, {"error": "INVALID_BODY", "detail": detail})
 
@@ -307,15 +364,18 @@ def _describe_validation_error(exc: ValidationError) -> str:
     return f"item {where}: {first['msg']}{more}"
 
 
-def parse_ingest_batch(body: bytes | bytearray, max_items: int) -> list[Item]:
-    """Parse an ingest body: a JSON list of at most ``max_items`` {id, text} items."""
+def decode_json_body(body: bytes | bytearray) -> Any:
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise _invalid_body(f"body is not valid JSON: {exc}") from None
+
+
+def validate_ingest_batch(payload: Any, max_items: int | None) -> list[Item]:
+    """Check a decoded body is a list of at most ``max_items`` (None: any number) {id, text} items."""
     if not isinstance(payload, list):
         raise _invalid_body("body must be a JSON list of {id: int, text: str} items")
-    if len(payload) > max_items:
+    if max_items is not None and len(payload) > max_items:
         raise ApiError(413, {"error": "BATCH_TOO_LARGE", "max_items": max_items})
     try:
         return _INGEST_BATCH.validate_python(payload)
@@ -323,12 +383,31 @@ def parse_ingest_batch(body: bytes | bytearray, max_items: int) -> list[Item]:
         raise _invalid_body(_describe_validation_error(exc)) from None
 
 
-def _api_key_checker(keys: Sequence[str]) -> Callable[..., None]:
-    """Build the dependency that enforces X-API-Key against this app's keys."""
+def parse_ingest_batch(body: bytes | bytearray, max_items: int) -> list[Item]:
+    """Parse an ingest body: a JSON list of at most ``max_items`` {id, text} items."""
+    return validate_ingest_batch(decode_json_body(body), max_items)
+
+
+def _count_valid_items(body: bytes | bytearray) -> int:
+    """Items in ``body`` if it is a valid batch of any length, else 0 (oversized bodies under a fault)."""
+    try:
+        return len(validate_ingest_batch(decode_json_body(body), None))
+    except ApiError:
+        return 0
+
+
+def _api_key_checker(keys: Sequence[str], enforce: bool = True) -> Callable[..., None]:
+    """Build the dependency that enforces X-API-Key against this app's keys.
+
+    With ``enforce=False`` (fault ``auth_bypass``) it still declares the security
+    scheme, so /openapi.json is unchanged, but lets every caller through.
+    """
     header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
     accepted = [key.encode() for key in keys]
 
     def require_api_key(api_key: Annotated[str | None, Security(header)]) -> None:
+        if not enforce:
+            return
         given = (api_key or "").encode()
         # Constant-time compare against every key: response time must not tell
         # an attacker how close a guess was.
@@ -363,7 +442,34 @@ _INGEST_REQUEST_BODY = {
 # --- routes -----------------------------------------------------------------
 
 
-def _document_ingest_item(app: FastAPI) -> None:
+# Fault ``undocumented_route``: a path the document promises and the service never serves.
+_PHANTOM_PATH = "/api/reports"
+_PHANTOM_OPERATION = {
+    "get": {
+        "summary": "List Reports",
+        "operationId": "list_reports_api_reports_get",
+        "responses": {
+            "200": {
+                "description": "Successful Response",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "reports": {"type": "array", "items": {"type": "string"}},
+                                "count": {"type": "integer"},
+                            },
+                            "required": ["reports", "count"],
+                        }
+                    }
+                },
+            }
+        },
+    }
+}
+
+
+def _document_ingest_item(app: FastAPI, faults: frozenset[str] = frozenset()) -> None:
     """Publish the Item schema the hand-written ingest request body refers to."""
     # FastAPI only collects models it parses itself, and /api/ingest parses by hand.
     generate = app.openapi
@@ -373,6 +479,8 @@ def _document_ingest_item(app: FastAPI) -> None:
             schema = generate()  # also caches itself in app.openapi_schema
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             schemas["Item"] = Item.model_json_schema(ref_template="#/components/schemas/{model}")
+            if "undocumented_route" in faults:
+                schema["paths"][_PHANTOM_PATH] = copy.deepcopy(_PHANTOM_OPERATION)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -400,10 +508,13 @@ def _add_health_routes(app: FastAPI, faults: frozenset[str]) -> None:
             return JSONResponse(body, status_code=503)
         return Readiness(status="ready", checks={"database": "up", "cache": "up"})
 
+    # version_mismatch: a build that serves another version than the one it documents.
+    served_version = DRIFTED_VERSION if "version_mismatch" in faults else APP_VERSION
+
     @app.get("/api/health", response_model=ApiHealth)
     async def api_health(response: Response) -> ApiHealth:
-        response.headers[VERSION_HEADER] = APP_VERSION
-        return ApiHealth(status="ok", version=APP_VERSION)
+        response.headers[VERSION_HEADER] = served_version
+        return ApiHealth(status="ok", version=served_version)
 
 
 def _add_metrics_route(app: FastAPI, metrics: HttpMetrics) -> None:
@@ -412,26 +523,45 @@ def _add_metrics_route(app: FastAPI, metrics: HttpMetrics) -> None:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_api_routes(app: FastAPI, api_keys: Sequence[str], max_body_bytes: int, max_batch_items: int) -> None:
-    auth = [Depends(_api_key_checker(api_keys))]
+def _item_body(item: InventoryItem, drift: bool) -> dict[str, Any]:
+    body = item.model_dump()
+    if drift:  # schema_drift: the documented integer goes out as a string
+        body["quantity"] = str(body["quantity"])
+    return body
+
+
+def _add_api_routes(
+    app: FastAPI, faults: frozenset[str], api_keys: Sequence[str], max_body_bytes: int, max_batch_items: int
+) -> None:
+    # rotation_broken: the deploy kept only the first (old) key of the rotation.
+    keys = list(api_keys[:1]) if "rotation_broken" in faults else list(api_keys)
+    auth = [Depends(_api_key_checker(keys))]
+    read_auth = [Depends(_api_key_checker(keys, enforce="auth_bypass" not in faults))]
+    drift = "schema_drift" in faults
     unauthorized: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
     invalid_request: dict[int | str, dict[str, Any]] = {422: {"model": ErrorWithDetail}}
 
-    @app.get("/api/items", response_model=ItemList, dependencies=auth, responses={**unauthorized, **invalid_request})
-    async def list_items(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ItemList:
+    # Drifted answers bypass response_model, which would coerce "37" back to 37.
+    @app.get(
+        "/api/items", response_model=ItemList, dependencies=read_auth, responses={**unauthorized, **invalid_request}
+    )
+    async def list_items(limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
         items = [_make_item(item_id) for item_id in range(1, limit + 1)]
+        if drift:
+            return JSONResponse({"items": [_item_body(item, drift) for item in items], "count": len(items)})
         return ItemList(items=items, count=len(items))
 
     @app.get(
         "/api/items/{item_id}",
         response_model=InventoryItem,
-        dependencies=auth,
+        dependencies=read_auth,
         responses={**unauthorized, 404: {"model": ErrorBody}, **invalid_request},
     )
-    async def get_item(item_id: int) -> InventoryItem:
+    async def get_item(item_id: int) -> Any:
         if not 1 <= item_id <= MAX_ITEM_ID:
             raise ApiError(404, {"error": "NOT_FOUND"})
-        return _make_item(item_id)
+        item = _make_item(item_id)
+        return JSONResponse(_item_body(item, drift)) if drift else item
 
     @app.post(
         "/api/ingest",
@@ -448,8 +578,22 @@ def _add_api_routes(app: FastAPI, api_keys: Sequence[str], max_body_bytes: int, 
     async def ingest(request: Request) -> IngestAccepted:
         # The body is read by hand (not declared as a parameter) so the size
         # limit holds while streaming instead of after FastAPI buffered it all.
-        body = await read_body_within_limit(request, max_body_bytes)
-        batch = parse_ingest_batch(body, max_batch_items)
+        chunked = request.headers.get("content-length") is None
+        if "no_body_limit" in faults or ("chunked_bypass" in faults and chunked):
+            # Broken limit, bounded memory: the excess is read and thrown away.
+            body, overflowed, excess_is_blank = await read_body_discarding_excess(request, max_body_bytes)
+            if overflowed:
+                return IngestAccepted(accepted=_count_valid_items(body) if excess_is_blank else 0)
+        else:
+            body = await read_body_within_limit(request, max_body_bytes)
+        payload = decode_json_body(body)
+        try:
+            batch = validate_ingest_batch(payload, None if "no_batch_limit" in faults else max_batch_items)
+        except ApiError as exc:
+            if "crash_on_bad_input" in faults and exc.status_code == 422:
+                # As if the handler indexed into the payload unchecked and blew up.
+                raise ApiError(500, {"error": "INTERNAL"}) from None
+            raise
         return IngestAccepted(accepted=len(batch))
 
 
@@ -468,9 +612,12 @@ def create_app(
     keys = resolve_api_keys(api_keys)
     metrics = HttpMetrics()
 
-    # Outermost first: the request id lands on every answer, and metrics see
-    # the injected delay just as a real client would.
-    middleware = [Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)]
+    # Outermost first: the request id and security headers land on every answer,
+    # and metrics see the injected delay just as a real client would.
+    middleware = [Middleware(SecurityHeadersMiddleware)]
+    if "drop_request_id" not in active_faults:
+        middleware.append(Middleware(RequestIdMiddleware))
+    middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
     if "slow" in active_faults:
         middleware.append(Middleware(SlowMiddleware, delay_s=slow_ms / 1000))
 
@@ -483,6 +630,6 @@ def create_app(
 
     _add_health_routes(app, active_faults)
     _add_metrics_route(app, metrics)
-    _add_api_routes(app, keys, max_body_bytes, max_batch_items)
-    _document_ingest_item(app)
+    _add_api_routes(app, active_faults, keys, max_body_bytes, max_batch_items)
+    _document_ingest_item(app, active_faults)
     return app

@@ -56,7 +56,8 @@ def _env_int(name: str, default: int, minimum: int) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    faults_help = "\n".join(f"  {name:<10} {text}" for name, text in sorted(FAULTS.items()))
+    width = max(map(len, FAULTS))
+    faults_help = "\n".join(f"  {name:<{width}}  {text}" for name, text in sorted(FAULTS.items()))
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run the inventory-api demo service that opscheck checks run against.",

@@ -1,4 +1,4 @@
-"""Readiness: read which dependencies a not-ready answer names, and wait for ready before a gate."""
+"""Readiness: live and ready probes, the dependencies a not-ready answer names, and --wait-ready."""
 
 from __future__ import annotations
 
@@ -6,10 +6,27 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from opscheck.http import HttpClient
 from opscheck.outcome import CheckFailed, Reason
+from opscheck.profile import Builder, Case, status_set
+
+
+@dataclass(frozen=True)
+class ReadinessCase(Case):
+    path: str = "/health/ready"
+    probe: str = "ready"  # "live" or "ready"
+    expect_status: tuple[int, ...] = (200,)
+
+
+def build(raw: dict[str, Any], b: Builder) -> Iterator[ReadinessCase]:
+    for probe in ("live", "ready"):
+        if probe in raw:
+            fields = b.common("readiness", probe, ("readiness",), raw)
+            fields.update(field=f"readiness.{probe}", line=b.line(("readiness", probe)))
+            yield ReadinessCase(**fields, path=raw[probe], probe=probe, expect_status=status_set(raw.get("expect_status")))
+
 
 _HEALTHY = {"ok", "up", "pass", "passed", "healthy", "ready", "true", "green"}
 
