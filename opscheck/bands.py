@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -60,8 +60,9 @@ class Band:
             raw = getattr(self, name)
             if raw is not None:
                 object.__setattr__(self, name, to_decimal(raw))
-        if self.warn is not None and self.critical is not None and self._beyond(self.warn, self.critical, strict=True):
-            raise ValueError(f"warning {self.warn} lies beyond critical {self.critical} for direction {self.direction!r}")
+        warn, critical = self.warn, self.critical
+        if warn is not None and critical is not None and self._beyond(warn, critical, strict=True):
+            raise ValueError(f"warning {warn} lies beyond critical {critical} for direction {self.direction!r}")
 
     def _beyond(self, value: Decimal, bound: Decimal, strict: bool | None = None) -> bool:
         strict = not self.inclusive if strict is None else strict
@@ -162,7 +163,7 @@ def parse_duration(text: str | int | float) -> Decimal:
     return seconds
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
@@ -197,14 +198,14 @@ def parse_timestamp(value: object) -> datetime:
     else:
         raise ValueError(f"not a timestamp: {value!r}")
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)  # naive timestamps in pipeline output are UTC by convention
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)  # naive timestamps in pipeline output are UTC by convention
+    return dt.astimezone(UTC)
 
 
 def age_seconds(ts: datetime, now: datetime | None = None) -> Decimal:
     """now - ts, exact to the microsecond (timedelta.total_seconds() is a float)."""
     ts = parse_timestamp(ts)
-    now = parse_timestamp(now) if now is not None else datetime.now(timezone.utc)
+    now = parse_timestamp(now) if now is not None else datetime.now(UTC)
     delta = now - ts
     micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
     return Decimal(micros) / 1_000_000
@@ -238,8 +239,8 @@ def _kind(doc: object) -> str:
 def json_path_get(doc: object, path: str) -> object:
     """ "summary.par_90", "runs[0].finished_at", "$.a.b", 'labels["app.kubernetes.io/name"]'."""
     rest = path.strip()
-    rest = rest[1:] if rest.startswith("$") else rest
-    rest = rest[1:] if rest.startswith(".") else rest
+    rest = rest.removeprefix("$")
+    rest = rest.removeprefix(".")
     here, pos = "", 0
     while pos < len(rest):
         m = _SEGMENT.match(rest, pos)

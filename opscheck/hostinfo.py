@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+
 def cpu_percent(sample_s: float = 0.5) -> Decimal:
     return Decimal(str(psutil.cpu_percent(interval=sample_s)))
 

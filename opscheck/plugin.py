@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from opscheck.outcome import CheckFailed, Reason
+from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.registry import BY_ARGNAME, FAMILIES
 
 if TYPE_CHECKING:
@@ -184,6 +184,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if placeholders:
         config.hook.pytest_deselected(items=placeholders)
         items[:] = [item for item in items if item not in placeholders]
+    # Readiness first, then the registry's order: the first failure seen is the most basic one.
+    order = {name: index for index, name in enumerate(FAMILIES)}
+    items.sort(key=lambda item: order.get(_family_of(item) or "", len(order)))
     if state is None or state.target is not None:
         return
     if any(_case_of(item) is not None for item in items):
@@ -251,6 +254,24 @@ def readiness_check(request: pytest.FixtureRequest) -> Case:
     return _case_param(request)
 
 
+@pytest.fixture
+def limits_check(request: pytest.FixtureRequest) -> Case:
+    """The `limits:` probe (content-length, chunked, at-limit or batch) this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def auth_check(request: pytest.FixtureRequest) -> Case:
+    """The `protected:` route and probe (no-key, wrong-key, key-N) this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def headers_check(request: pytest.FixtureRequest) -> Case:
+    """The `headers:` entry this test instance checks."""
+    return _case_param(request)
+
+
 @pytest.fixture(scope="session")
 def opscheck_run(request: pytest.FixtureRequest) -> RunState:
     """The run's state: profile, target, shared HTTP client."""
@@ -288,28 +309,56 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     redact = state.redactor.text
     evidence = item.stash.get(EVIDENCE_KEY, [])
     reason = message = None
+    outcome = report.outcome
+    exc = call.excinfo.value if call.excinfo is not None else None
     if report.failed:
-        exc = call.excinfo.value if call.excinfo is not None else None
-        if isinstance(exc, CheckFailed):
+        if isinstance(exc, (CheckFailed, CheckDegraded)):
             reason, message = exc.reason.value, redact(exc.message)
             detail = None
+            if isinstance(exc, CheckDegraded):
+                if _strict(item.config):
+                    message = f"degraded (failing under --strict): {message}"
+                else:
+                    # A warning band: the gate passes, but the result is never shown green.
+                    report.outcome, report.longrepr, outcome = "passed", None, "degraded"
         else:
             reason = Reason.ERROR.value
             message = redact(f"check crashed in {report.when}: {call.excinfo.exconly() if call.excinfo else 'error'}")
             detail = redact(report.longreprtext)
-        result_for = state.result_for(item.nodeid, case)
-        report.longrepr = failure_repr(case, result_for.runbook, reason, message, evidence, str(state.profile.path), detail)
+        if report.failed:
+            runbook = state.result_for(item.nodeid, case).runbook
+            report.longrepr = failure_repr(case, runbook, reason, message, evidence, str(state.profile.path), detail)
     elif report.skipped and isinstance(report.longrepr, tuple):
         message = redact(str(report.longrepr[2]))
     report.sections = [(title, redact(content)) for title, content in report.sections]
-    result = state.record(item.nodeid, case, report.when, report.outcome, report.duration, reason, message, evidence)
+    result = state.record(item.nodeid, case, report.when, outcome, report.duration, reason, message, evidence)
     if report.when == "setup":
         item.user_properties.extend([("check", result.id), ("family", case.family), ("severity", case.severity)])
         if result.runbook is not None:
             item.user_properties.extend([("runbook", result.runbook.link), ("runbook_section", result.runbook.section)])
     if reason is not None:
         item.user_properties.append(("reason", reason))
+    if outcome == "degraded":
+        item.user_properties.append(("outcome", "degraded"))
     return report
+
+
+def _strict(config: pytest.Config) -> bool:
+    """pytest's own --strict (ini `strict`, pytest 9+) also makes degraded results fail."""
+    try:
+        return bool(config.getini("strict"))
+    except ValueError:  # older pytest: no such ini option
+        return False
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or report.when != "call" or not report.passed:
+        return None
+    result = state.results.get(report.nodeid)
+    if result is not None and result.outcome == "degraded":
+        return "degraded", "D", ("DEGRADED", {"yellow": True})
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -27,10 +27,16 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("smoke", "smoke_check", "smoke", "opscheck.families.smoke:build",
-               "one request per entry; status, JSON subset, content type, headers, latency budget"),
         Family("readiness", "readiness_check", "readiness", "opscheck.families.readiness:build",
                "liveness and readiness URLs; names the dependencies that are down"),
+        Family("smoke", "smoke_check", "smoke", "opscheck.families.smoke:build",
+               "one request per entry; status, JSON subset, content type, headers, latency budget"),
+        Family("limits", "limits_check", "limits", "opscheck.families.limits:build",
+               "oversized bodies (Content-Length and chunked) and batches refused; a body at the limit accepted"),
+        Family("auth", "auth_check", "protected", "opscheck.families.auth:build",
+               "protected routes refuse no key and a wrong key, and accept every configured key"),
+        Family("headers", "headers_check", "headers", "opscheck.families.headers:build",
+               "X-Request-Id round trip and required response headers"),
     )
 }
 

@@ -75,6 +75,8 @@ class RunState:
         result.duration_ms += duration_s * 1000
         if outcome == "failed" and result.outcome != "failed":
             result.outcome, result.reason, result.message = "failed", reason, message
+        elif outcome == "degraded" and result.outcome == "passed":
+            result.outcome, result.reason, result.message = "degraded", reason, message
         elif outcome == "skipped" and result.outcome == "passed":
             result.outcome, result.message = "skipped", message
         if when == "call" or (outcome != "passed" and not result.evidence):

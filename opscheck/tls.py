@@ -12,7 +12,7 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -190,7 +190,7 @@ def _report(name: str, port: int, protocol: str | None, cipher: str | None, der:
     not_after = cert.not_valid_after_utc if cert else None
     return TlsReport(
         host=name, port=port, protocol=protocol, cipher=cipher, not_after=not_after,
-        days_left=days_between(datetime.now(timezone.utc), not_after) if not_after else None,
+        days_left=days_between(datetime.now(UTC), not_after) if not_after else None,
         subject=cert.subject.rfc4514_string() if cert else None,
         issuer=cert.issuer.rfc4514_string() if cert else None,
         san=san,
@@ -212,7 +212,7 @@ def _date_error(der: bytes | None) -> str | None:
     if not der:
         return None
     cert = x509.load_der_x509_certificate(der)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # OpenSSL's own wording, so chain_error reads the same whichever check found it.
     if now > cert.not_valid_after_utc:
         return "certificate has expired"

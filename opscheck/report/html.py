@@ -57,6 +57,8 @@ class HtmlHooks:
         link = ""
         if result is not None and result.runbook is not None:
             link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
+        if result is not None and result.outcome == "degraded" and report.when == "call":
+            cells[0] = '<td class="col-result" style="color:#b36b00">Degraded</td>'
         cells.insert(2, f'<td class="col-reason">{reason}</td>')
         cells.insert(3, f'<td class="col-runbook">{link}</td>')
 
@@ -69,7 +71,7 @@ class HtmlHooks:
         blocks = []
         if result.message and result.outcome != "passed":
             blocks.append(f'<div class="opscheck-verdict"><b>[{escape(result.reason or result.outcome)}]</b> {escape(result.message)}</div>')
-        if result.runbook is not None and result.outcome == "failed":
+        if result.runbook is not None and result.outcome in ("failed", "degraded"):
             excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
             blocks.append(
                 f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'

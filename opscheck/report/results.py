@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "skipped")
+OUTCOMES = ("passed", "degraded", "failed", "skipped")
 RESULTS_VERSION = 1
 
 

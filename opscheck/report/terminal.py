@@ -7,14 +7,15 @@ from typing import Any
 from opscheck.report.results import CheckResult
 from opscheck.session import RunState
 
-SHOWN = ("failed",)
+SHOWN = ("failed", "degraded")
 
 
 def write_summary(tr: Any, state: RunState, exit_code: int) -> None:
     results = list(state.results.values())
     flagged = [r for r in results if r.outcome in SHOWN]
     if flagged or state.unreachable or state.gate_failure:
-        tr.write_sep("=", "opscheck runbook summary", red=bool(flagged), bold=True)
+        failing = any(r.outcome == "failed" for r in flagged)
+        tr.write_sep("=", "opscheck runbook summary", red=failing, yellow=not failing, bold=True)
     if state.gate_failure is not None:
         tr.write_line(f"NOT READY: {state.gate_failure.message}", red=True, bold=True)
     for origin, failure in state.unreachable[:1]:
@@ -32,8 +33,10 @@ def write_summary(tr: Any, state: RunState, exit_code: int) -> None:
             for line in first.runbook.excerpt:
                 tr.write_line(f"  | {line}")
         for r in group:
-            tr.write_line(f"  {r.severity:<9} {r.id:<32} {r.reason or '-':<9} {r.message or ''}")
-    counts = {o: sum(1 for r in results if r.outcome == o) for o in ("passed", "failed", "skipped")}
+            flag = "DEGRADED " if r.outcome == "degraded" else ""
+            tr.write_line(f"  {r.severity:<9} {r.id:<32} {r.reason or '-':<9} {flag}{r.message or ''}",
+                          yellow=bool(flag))
+    counts = {o: sum(1 for r in results if r.outcome == o) for o in ("passed", "degraded", "failed", "skipped")}
     verdict = "PASS" if exit_code == 0 else "FAIL"
     parts = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     tr.write_line(f"opscheck verdict: {verdict} ({parts} of {len(results)} checks; exit code {exit_code})",

@@ -1,0 +1,76 @@
+"""Auth: each protected route refuses no key and a wrong key, and accepts every configured key."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pytest
+
+from opscheck.expect import Expect
+from opscheck.outcome import CheckFailed, Reason
+from opscheck.profile import MUTATING_METHODS, Builder, Case
+from opscheck.target import CheckHttp
+
+
+@dataclass(frozen=True)
+class AuthCase(Case):
+    probe: str = "no-key"  # "no-key", "wrong-key" or "key-N" (1-based index into the configured keys)
+    method: str = "GET"
+    path: str = "/"
+    expect: Expect = field(default_factory=Expect)  # what a valid key gets
+    refuse: tuple[int, ...] = (401, 403)
+
+
+def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[AuthCase]:
+    auth = b.profile.auth
+    if auth is None:
+        b.problem(("protected",), "protected routes need `auth: {header, keys_env}` to know which key to send")
+        return
+    # One case per configured key, so a broken rotation names the key (by position, never by value).
+    probes = ["no-key", "wrong-key"] + [f"key-{n}" for n in range(1, max(len(auth.keys), 1) + 1)]
+    cases: list[AuthCase] = []
+    paths = []
+    for index, entry in enumerate(entries):
+        path = ("protected", index)
+        method = entry.get("method", "GET")
+        refuse = entry.get("refuse", [401, 403])
+        for probe in probes:
+            cases.append(AuthCase(
+                **b.common("auth", f"{entry['name']}:{probe}", path, entry),
+                mutating=probe.startswith("key-") and method in MUTATING_METHODS,
+                probe=probe, method=method, path=entry["path"],
+                expect=Expect.from_profile(entry.get("expect", {})),
+                refuse=tuple(refuse) if isinstance(refuse, list) else (int(refuse),),
+            ))
+            paths.append(path + ("name",))
+    b.unique(cases, paths)
+    yield from cases
+
+
+def run(case: AuthCase, http: CheckHttp) -> None:
+    auth = http.auth
+    assert auth is not None
+    label = f"{case.method} {case.path}"
+    if case.probe in ("no-key", "wrong-key"):
+        if case.probe == "no-key":
+            response = http.request(case.method, case.path, auth=False)
+            what = "without a key"
+        else:
+            wrong = f"opscheck-wrong-{secrets.token_hex(8)}"
+            response = http.request(case.method, case.path, auth=False, headers={auth.header: auth.header_value(wrong)})
+            what = "with a wrong key"
+        if response.status not in case.refuse:
+            want = " or ".join(map(str, case.refuse))
+            raise CheckFailed(Reason.AUTH, f"{label} {what}: status {response.status}, expected {want}", response.evidence)
+        return
+    index = int(case.probe.split("-", 1)[1]) - 1
+    if index >= len(auth.keys):
+        pytest.skip(f"{auth.keys_env} holds {len(auth.keys)} key(s); nothing to send as key #{index + 1}")
+    response = http.request(case.method, case.path, auth=False,
+                            headers={auth.header: auth.header_value(auth.keys[index])})
+    if response.status not in case.expect.status:
+        want = " or ".join(map(str, case.expect.status))
+        raise CheckFailed(Reason.AUTH, f"{label} with key #{index + 1} of {len(auth.keys)} ({auth.keys_env}): "
+                          f"status {response.status}, expected {want}", response.evidence)

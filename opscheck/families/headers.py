@@ -1,0 +1,44 @@
+"""Headers: the service answers with a request id (ours echoed, or its own) and required headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from opscheck.http import REQUEST_ID_HEADER, Response
+from opscheck.outcome import CheckFailed, Reason
+from opscheck.profile import Builder, Case
+
+
+@dataclass(frozen=True)
+class HeadersCase(Case):
+    path: str = "/"
+    request_id: bool = True
+    require: Mapping[str, str] = field(default_factory=dict)
+
+
+def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[HeadersCase]:
+    cases = [
+        HeadersCase(**b.common("headers", e["name"], ("headers", i), e), path=e["path"],
+                    request_id=e.get("request_id", True), require=dict(e.get("require", {})))
+        for i, e in enumerate(entries)
+    ]
+    b.unique(cases, [("headers", i, "name") for i in range(len(cases))])
+    yield from cases
+
+
+def check(case: HeadersCase, response: Response) -> None:
+    label = f"GET {case.path}"
+    if case.request_id:
+        sent = response.evidence.request_id
+        got = response.headers.get(REQUEST_ID_HEADER)
+        if not got:
+            raise CheckFailed(Reason.BODY, f"{label}: no {REQUEST_ID_HEADER} in the answer (sent {sent}); "
+                              "logs cannot be correlated with requests", response.evidence)
+    missing = [name for name in case.require if name not in response.headers]
+    if missing:
+        raise CheckFailed(Reason.BODY, f"{label}: required header(s) missing: {', '.join(missing)}", response.evidence)
+    for name, want in case.require.items():
+        got = response.headers[name]
+        if want != "*" and got.lower() != want.lower():
+            raise CheckFailed(Reason.BODY, f"{label}: header {name} is {got!r}, expected {want!r}", response.evidence)
