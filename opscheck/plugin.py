@@ -272,6 +272,18 @@ def headers_check(request: pytest.FixtureRequest) -> Case:
     return _case_param(request)
 
 
+@pytest.fixture
+def freshness_check(request: pytest.FixtureRequest) -> Case:
+    """The `freshness:` entry this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def thresholds_check(request: pytest.FixtureRequest) -> Case:
+    """The `thresholds:` entry this test instance checks."""
+    return _case_param(request)
+
+
 @pytest.fixture(scope="session")
 def opscheck_run(request: pytest.FixtureRequest) -> RunState:
     """The run's state: profile, target, shared HTTP client."""

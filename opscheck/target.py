@@ -66,3 +66,14 @@ class CheckHttp:
 
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
+
+    def get_url(self, url: str) -> Response:
+        """GET another origin (e.g. a pipeline's status URL): same bounds and evidence, never our key."""
+        try:
+            response = self.client.request("GET", url, deadline_at=self.deadline_at)
+        except CheckFailed as failure:
+            if failure.evidence is not None:
+                self.evidence.append(failure.evidence)
+            raise
+        self.evidence.append(response.evidence)
+        return response

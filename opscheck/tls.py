@@ -112,8 +112,8 @@ def evaluate(report: TlsReport, *, warn_days: Decimal = Decimal(30), fail_days: 
         detail = f": {report.chain_error}" if report.chain_error else ""
         findings.append(Finding("fail", "chain", f"certificate verification failed{detail}"))
     if not report.hostname_ok:
-        names = ", ".join(report.san) if report.san else "no subjectAltName"
-        findings.append(Finding("fail", "hostname", f"certificate is for {names}, not {report.host}"))
+        names = f"is for {', '.join(report.san)}" if report.san else "has no subjectAltName"
+        findings.append(Finding("fail", "hostname", f"certificate {names}, not {report.host}"))
     days = report.days_left
     if days is not None:
         if days < 0:

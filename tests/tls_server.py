@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,14 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class CertFactory:
     """A throwaway CA in `folder`, issuing leaf certificates on demand."""
 
@@ -46,16 +55,18 @@ class CertFactory:
         self.ca_file.write_bytes(self.ca_cert.public_bytes(serialization.Encoding.PEM))
 
     def leaf(self, name: str, hosts: tuple[str, ...] = ("127.0.0.1",), days: float = 90,
-             self_signed: bool = False) -> tuple[Path, Path]:
+             self_signed: bool = False, not_before_days_ago: float = 2) -> tuple[Path, Path]:
+        """A leaf valid from `not_before_days_ago` days ago until `days` from now (negative: expired)."""
         key = _key()
         now = dt.datetime.now(dt.timezone.utc)
-        sans = [x509.IPAddress(ipaddress.ip_address(h)) if h[0].isdigit() else x509.DNSName(h) for h in hosts]
+        sans = [x509.IPAddress(ipaddress.ip_address(h)) if _is_ip(h) else x509.DNSName(h) for h in hosts]
         issuer_key, issuer = (key, _name(name)) if self_signed else (self.ca_key, self.ca_cert.subject)
         cert = (
             x509.CertificateBuilder()
             .subject_name(_name(name)).issuer_name(issuer)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=2)).not_valid_after(now + dt.timedelta(days=days))
+            .not_valid_before(now - dt.timedelta(days=not_before_days_ago))
+            .not_valid_after(now + dt.timedelta(days=days))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .sign(issuer_key, hashes.SHA256())
         )
@@ -78,13 +89,26 @@ class _Ok(BaseHTTPRequestHandler):
         pass
 
 
+class _ThreadingHTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class TlsServer:
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, *, host: str = "127.0.0.1", minimum_version: ssl.TLSVersion | None = None,
+                 maximum_version: ssl.TLSVersion | None = None, ciphers: str | None = None) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+        if ciphers is not None:
+            context.set_ciphers(ciphers)  # e.g. "DEFAULT:@SECLEVEL=0", which OpenSSL 3 needs below TLS 1.2
+        if minimum_version is not None:
+            context.minimum_version = minimum_version
+        if maximum_version is not None:
+            context.maximum_version = maximum_version
+        server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+        self.httpd = server_class((host, 0), _Ok)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.base_url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port: int = self.httpd.server_address[1]
+        self.base_url = f"https://[{host}]:{self.port}" if ":" in host else f"https://{host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 
     def __enter__(self) -> TlsServer:
