@@ -273,6 +273,12 @@ def headers_check(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
+def tls_check(request: pytest.FixtureRequest) -> Case:
+    """The `tls:` certificate check."""
+    return _case_param(request)
+
+
+@pytest.fixture
 def freshness_check(request: pytest.FixtureRequest) -> Case:
     """The `freshness:` entry this test instance checks."""
     return _case_param(request)

@@ -37,6 +37,8 @@ FAMILIES: dict[str, Family] = {
                "protected routes refuse no key and a wrong key, and accept every configured key"),
         Family("headers", "headers_check", "headers", "opscheck.families.headers:build",
                "X-Request-Id round trip and required response headers"),
+        Family("tls", "tls_check", "tls", "opscheck.families.tls_cert:build",
+               "certificate days left against warning/failure bands, hostname, chain, protocol >= TLS 1.2"),
         Family("freshness", "freshness_check", "freshness", "opscheck.families.data:build_freshness",
                "age of a timestamp field or a file against target, warning and failure bounds"),
         Family("thresholds", "thresholds_check", "thresholds", "opscheck.families.data:build_thresholds",
