@@ -20,8 +20,9 @@ import math
 import random
 import re
 import string
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 import jsonschema
@@ -157,10 +158,7 @@ def _ref_of(err: referencing.exceptions.Unresolvable) -> str:
 
 def _refuse_remote_refs(schema: Any, document: Any) -> None:
     """ValueError for any reachable `$ref` outside the schema/document (before anything is validated)."""
-    known: set[str] = set()
-    for node, base in _walk_with_base(document, ""):
-        if isinstance(node.get("$id"), str):
-            known.add(urldefrag(urljoin(base, node["$id"])).url)
+    known: set[str] | None = None  # the embedded `$id`s, collected on the first non-local reference
     seen: set[int] = set()
     pending: list[tuple[Any, str]] = [(schema, "")]
     while pending:
@@ -174,6 +172,12 @@ def _refuse_remote_refs(schema: Any, document: Any) -> None:
                 continue
             uri, fragment = urldefrag(ref)
             if uri:
+                if known is None:
+                    known = {
+                        urldefrag(urljoin(id_base, node_["$id"])).url
+                        for node_, id_base in _walk_with_base(document, "")
+                        if isinstance(node_.get("$id"), str)
+                    }
                 target = urldefrag(urljoin(base, uri)).url
                 if target not in known:
                     raise ValueError(
@@ -224,12 +228,8 @@ def _violation(error: ValidationError) -> Violation:
     path = format_path(error.absolute_path)
     keyword = str(error.validator)
     value: Any = error.validator_value
-    if keyword == "required":
-        missing = re.match(r"^'(.*)' is a required property$", error.message)
-        if missing and isinstance(value, list):
-            value = [name for name in value if isinstance(name, str) and name not in _keys(error.instance)] or value
-    if keyword == "$ref":
-        keyword, value = "$ref", str(value).replace(f"{_DOC_URI}#/{_SUBJECT}", "#")
+    if keyword == "required" and isinstance(value, list):  # one error per missing property: name that one
+        value = [name for name in value if error.message == f"{name!r} is a required property"] or value
     rule = f"{keyword}: {_show(value, top=True)}"
     message = error.message
     full = repr(error.instance)
@@ -237,10 +237,6 @@ def _violation(error: ValidationError) -> Violation:
         message = message.replace(full, _clip(full))
     message = _clip(_one_line(message), 300)
     return Violation(path=path, rule=rule, message=f"{path}: {message} ({rule})")
-
-
-def _keys(instance: Any) -> set[str]:
-    return set(instance) if isinstance(instance, dict) else set()
 
 
 def format_path(parts: Any) -> str:
@@ -329,9 +325,8 @@ def _translate_30(schema: Any) -> Any:
         else:
             out[key] = value
     for bound, flag in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
-        if isinstance(out.get(flag), bool):
-            if out.pop(flag) and bound in out:
-                out[flag] = out.pop(bound)
+        if isinstance(out.get(flag), bool) and out.pop(flag) and bound in out:
+            out[flag] = out.pop(bound)
     if schema.get("nullable") is True:
         if "type" in out:
             types = out["type"] if isinstance(out["type"], list) else [out["type"]]
@@ -417,7 +412,7 @@ def operations(spec: dict) -> list[Operation]:
                 str(code): _follow(spec, response, f"{method.upper()} {path} response {code}")
                 for code, response in (op.get("responses") or {}).items()
             }
-            security = op["security"] if "security" in op else document_security
+            security = op.get("security", document_security)
             found.append(
                 Operation(
                     method=method.upper(),
@@ -553,8 +548,9 @@ def invalid_bodies(schema: dict, *, root: dict | None = None, max_examples: int 
     field missing, wrong field types (nested objects and array items too), an extra field where
     additionalProperties/unevaluatedProperties is false, values outside enum/const, too short or
     too long strings and arrays, numbers past their bounds, pattern mismatches. Every body returned
-    fails `validate(body, schema, root=root)`. When there are more than `max_examples`, the seed
-    picks which, one kind of mutation after another so every kind stays represented.
+    fails `validate(body, schema, root=root)`. When there are more than `max_examples`, they are
+    taken one kind of mutation after another (in schema order: top-level type first) so the kinds
+    stay varied, and the seed picks which body of each kind.
     """
     if max_examples < 1:
         return []
@@ -575,15 +571,14 @@ def invalid_bodies(schema: dict, *, root: dict | None = None, max_examples: int 
     rng = random.Random(seed)
     queues = []
     for bodies in by_kind.values():
-        head, tail = bodies[:1], bodies[1:]
-        rng.shuffle(tail)
-        queues.append(head + tail)
+        rng.shuffle(bodies)
+        queues.append(bodies)
     chosen: list[object] = []
     while len(chosen) < max_examples and any(queues):
         for queue in queues:
             if queue and len(chosen) < max_examples:
                 chosen.append(queue.pop(0))
-    return chosen
+    return copy.deepcopy(chosen)  # mutations share unchanged parts of the sample body
 
 
 class _Mutator:
@@ -715,7 +710,7 @@ class _Mutator:
         if isinstance(step, (int, float)) and step > 0:
             value = math.ceil(value / step) * step
         if kind == "integer":
-            return int(math.ceil(value))
+            return math.ceil(value)
         return value
 
     # -- the mutations ---------------------------------------------------------------------------
@@ -798,7 +793,7 @@ class _Mutator:
                 except re.error:
                     break
 
-    def _number_mutations(self, s: dict, base: int | float, types: list[str]) -> Iterator[tuple[str, Any]]:
+    def _number_mutations(self, s: dict, base: float, types: list[str]) -> Iterator[tuple[str, Any]]:
         def whole(x: float) -> int | float:
             return int(x) if float(x).is_integer() and "number" not in types else x
 

@@ -184,6 +184,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if placeholders:
         config.hook.pytest_deselected(items=placeholders)
         items[:] = [item for item in items if item not in placeholders]
+    # Host checks read this machine, so they only make sense where asked for: `-m host`.
+    if "host" not in (config.getoption("markexpr") or ""):
+        host_items = [item for item in items if _family_of(item) == "host"]
+        if host_items:
+            config.hook.pytest_deselected(items=host_items)
+            items[:] = [item for item in items if item not in host_items]
     # Readiness first, then the registry's order: the first failure seen is the most basic one.
     order = {name: index for index, name in enumerate(FAMILIES)}
     items.sort(key=lambda item: order.get(_family_of(item) or "", len(order)))
@@ -275,6 +281,12 @@ def headers_check(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture
 def tls_check(request: pytest.FixtureRequest) -> Case:
     """The `tls:` certificate check."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def host_check(request: pytest.FixtureRequest) -> Case:
+    """The `host:` resource or port this test instance checks (selected with -m host)."""
     return _case_param(request)
 
 

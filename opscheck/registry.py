@@ -39,6 +39,8 @@ FAMILIES: dict[str, Family] = {
                "X-Request-Id round trip and required response headers"),
         Family("tls", "tls_check", "tls", "opscheck.families.tls_cert:build",
                "certificate days left against warning/failure bands, hostname, chain, protocol >= TLS 1.2"),
+        Family("host", "host_check", "host", "opscheck.families.host:build",
+               "CPU, memory, disk bands and listening ports on this machine; only with -m host"),
         Family("freshness", "freshness_check", "freshness", "opscheck.families.data:build_freshness",
                "age of a timestamp field or a file against target, warning and failure bounds"),
         Family("thresholds", "thresholds_check", "thresholds", "opscheck.families.data:build_thresholds",

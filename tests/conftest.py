@@ -83,9 +83,12 @@ class Run:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    results_text: str | None = None  # read at once: a later run in the same directory overwrites the file
+
     @property
     def results(self) -> dict[str, Any]:
-        return json.loads((self.report_dir / "results.json").read_text())
+        assert self.results_text is not None, "this run wrote no results.json"
+        return json.loads(self.results_text)
 
     def check(self, check_id: str) -> dict[str, Any]:
         matches = [c for c in self.results["checks"] if c["id"] == check_id]
@@ -111,6 +114,8 @@ def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Ca
             str(checks_dir()), "--profile", str(pytester.path / "opscheck.yaml"),
             "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args,
         )
-        return Run(int(result.ret), result.stdout.str(), result.stderr.str(), report_dir, pytester)
+        results = report_dir / "results.json"
+        text = results.read_text() if results.exists() else None
+        return Run(int(result.ret), result.stdout.str(), result.stderr.str(), report_dir, pytester, text)
 
     return run

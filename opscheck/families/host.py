@@ -1,0 +1,79 @@
+"""Host: CPU, memory and disk against bands, and ports that must be listening (and who holds them).
+
+Runs on the service's own machine only, selected with `-m host`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from opscheck.bands import Band, classify, describe, to_decimal
+from opscheck.outcome import CheckDegraded, CheckFailed, Reason
+from opscheck.profile import Builder, Case
+
+
+@dataclass(frozen=True)
+class HostCase(Case):
+    resource: str = "cpu"  # "cpu", "memory", "disk" or "port"
+    band: Band = Band()
+    disk_path: str = "/"
+    sample_s: float = 0.5
+    port: int = 0
+    bind_host: str | None = None
+    process: str | None = None
+
+
+def build(raw: dict[str, Any], b: Builder) -> Iterator[HostCase]:
+    for resource in ("cpu", "memory"):
+        if resource in raw:
+            entry = raw[resource]
+            yield HostCase(**b.common("host", resource, ("host", resource), {**raw, **entry}), resource=resource,
+                           band=_band(entry), sample_s=float(entry.get("sample_s", 0.5)))
+    for index, entry in enumerate(raw.get("disk", [])):
+        path = entry.get("path", "/")
+        yield HostCase(**b.common("host", f"disk:{path}", ("host", "disk", index), {**raw, **entry}),
+                       resource="disk", band=_band(entry), disk_path=path)
+    for index, entry in enumerate(raw.get("ports", [])):
+        yield HostCase(**b.common("host", f"port-{entry['port']}", ("host", "ports", index), {**raw, **entry}),
+                       resource="port", port=int(entry["port"]), bind_host=entry.get("host"), process=entry.get("process"))
+
+
+def _band(entry: dict[str, Any]) -> Band:
+    pick = lambda key: to_decimal(entry[key]) if key in entry else None  # noqa: E731
+    return Band(warn=pick("warn"), critical=pick("critical"))
+
+
+def run(case: HostCase) -> None:
+    from opscheck import hostinfo
+
+    if case.resource == "port":
+        _check_port(case)
+        return
+    try:
+        value = {"cpu": lambda: hostinfo.cpu_percent(case.sample_s), "memory": hostinfo.memory_percent,
+                 "disk": lambda: hostinfo.disk_percent(case.disk_path)}[case.resource]()
+    except ValueError as exc:
+        raise CheckFailed(Reason.THRESHOLD, str(exc)) from None
+    label = {"cpu": "CPU", "memory": "memory", "disk": f"disk {case.disk_path}"}[case.resource]
+    level = classify(value, case.band)
+    if level == "ok":
+        return
+    message = f"{label} at {describe(value, case.band, '%')}"
+    if level == "warn":
+        raise CheckDegraded(Reason.THRESHOLD, message)
+    raise CheckFailed(Reason.THRESHOLD, message)
+
+
+def _check_port(case: HostCase) -> None:
+    from opscheck import hostinfo
+
+    where = f"{case.bind_host}:{case.port}" if case.bind_host else f"port {case.port}"
+    owners = hostinfo.listening(case.port, case.bind_host)
+    if not owners:
+        raise CheckFailed(Reason.CONNECT, f"nothing listens on {where}")
+    if case.process is None:
+        return
+    held = ", ".join(f"{o.process or '?'} (pid {o.pid if o.pid is not None else '?'}) on {o.address}" for o in owners)
+    if not any(o.process and case.process.lower() in o.process.lower() for o in owners):
+        raise CheckFailed(Reason.CONNECT, f"{where} is held by {held}, expected {case.process}")
