@@ -101,10 +101,11 @@ def _lint(args: argparse.Namespace, extra: list[str]) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return USAGE_ERROR
-    from opscheck.registry import FAMILIES
+    from opscheck.registry import FAMILY_NAMES
 
-    counts = ", ".join(f"{len(profile.cases(f))} {f}" for f in FAMILIES if profile.cases(f))
-    sections = {c.section.anchor for f in FAMILIES for c in profile.cases(f) if c.section is not None}
+    cases = profile.all_cases()
+    counts = ", ".join(f"{n} {name}" for name in FAMILY_NAMES if (n := sum(c.family == name for c in cases)))
+    sections = {c.section.anchor for c in cases if c.section is not None}
     envs = ", ".join(profile.environments) or "none"
     print(f"{path}: ok: service {profile.service}; checks: {counts or 'none'}; "
           f"{len(sections)} runbook section(s) referenced; environments: {envs}")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.registry import BY_ARGNAME, FAMILIES
+from opscheck.registry import BY_ARGNAME, FAMILIES, FAMILY_NAMES
 
 if TYPE_CHECKING:
     from opscheck.evidence import Evidence
@@ -47,8 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}(case): an opscheck check generated from the profile")
     config.addinivalue_line("markers", "mutating: writes to the target; runs only where the environment allows it")
-    for family in FAMILIES.values():
-        config.addinivalue_line("markers", f"{family.name}: opscheck {family.name} checks ({family.summary})")
+    for name in FAMILY_NAMES:
+        summary = "; ".join(f.summary for f in FAMILIES.values() if f.name == name)
+        config.addinivalue_line("markers", f"{name}: opscheck {name} checks ({summary})")
     if hasattr(config, "workerinput"):
         return
     from opscheck.discovery import find_profile
@@ -154,7 +155,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         family = BY_ARGNAME.get(argname)
         if family is None:
             continue
-        cases = state.profile.cases(family.name) if state is not None else []
+        cases = state.profile.cases(family.section) if state is not None else []
         params = [pytest.param(case, id=case.name, marks=_marks(case)) for case in cases]
         metafunc.parametrize(argname, params, indirect=True)
 
@@ -191,7 +192,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             config.hook.pytest_deselected(items=host_items)
             items[:] = [item for item in items if item not in host_items]
     # Readiness first, then the registry's order: the first failure seen is the most basic one.
-    order = {name: index for index, name in enumerate(FAMILIES)}
+    order = {name: index for index, name in enumerate(FAMILY_NAMES)}
     items.sort(key=lambda item: order.get(_family_of(item) or "", len(order)))
     if state is None or state.target is not None:
         return
@@ -279,6 +280,18 @@ def headers_check(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
+def schema_check(request: pytest.FixtureRequest) -> Case:
+    """The `schema:` entry (a route and its JSON Schema file) this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def openapi_check(request: pytest.FixtureRequest) -> Case:
+    """The `openapi:` probe (conformance, docs-routes, version, bad-input) this test instance checks."""
+    return _case_param(request)
+
+
+@pytest.fixture
 def tls_check(request: pytest.FixtureRequest) -> Case:
     """The `tls:` certificate check."""
     return _case_param(request)
@@ -319,7 +332,7 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
         pytest.fail("no target: pass --base-url or --env", pytrace=False)
     if base_url.rstrip("/") != target.base_url:  # a conftest overrode the base_url fixture
         target = Target(base_url.rstrip("/"), target.environment, target.allow_mutating)
-    http = CheckHttp(state.client, target, auth=state.profile.auth, gate_failure=state.gate_failure)
+    http = CheckHttp(state.client, target, auth=state.profile.auth, gate_failure=state.gate_failure, cache=state.cache)
     request.node.stash[EVIDENCE_KEY] = http.evidence
     return http
 

@@ -95,12 +95,15 @@ class Profile:
     runbook_url: str | None = None
     auth: Auth | None = None
     environments: dict[str, Environment] = field(default_factory=dict)
-    by_family: dict[str, list[Case]] = field(default_factory=dict)
+    by_section: dict[str, list[Case]] = field(default_factory=dict)  # profile section -> its cases
     raw: dict[str, Any] = field(default_factory=dict)  # the validated, interpolated document
     secrets: frozenset[str] = frozenset()  # every value read through a *_env field
 
-    def cases(self, family: str) -> list[Case]:
-        return list(self.by_family.get(family, ()))
+    def cases(self, section: str) -> list[Case]:
+        return list(self.by_section.get(section, ()))
+
+    def all_cases(self) -> list[Case]:
+        return [case for cases in self.by_section.values() for case in cases]
 
     @property
     def smoke(self) -> list[Case]:
@@ -368,7 +371,7 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
 
     for family in FAMILIES.values():
         if family.section in data:
-            profile.by_family[family.name] = list(family.load_builder()(data[family.section], builder))
+            profile.by_section[family.section] = list(family.load_builder()(data[family.section], builder))
     profile.secrets = frozenset(s for s in ctx.secrets if s)
     return profile
 

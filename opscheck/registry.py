@@ -24,8 +24,9 @@ class Family:
         return getattr(import_module(module), function)
 
 
+# Keyed by profile section; two sections may feed one family (schema: and openapi: -> "schema").
 FAMILIES: dict[str, Family] = {
-    f.name: f
+    f.section: f
     for f in (
         Family("readiness", "readiness_check", "readiness", "opscheck.families.readiness:build",
                "liveness and readiness URLs; names the dependencies that are down"),
@@ -37,6 +38,10 @@ FAMILIES: dict[str, Family] = {
                "protected routes refuse no key and a wrong key, and accept every configured key"),
         Family("headers", "headers_check", "headers", "opscheck.families.headers:build",
                "X-Request-Id round trip and required response headers"),
+        Family("schema", "schema_check", "schema", "opscheck.families.schema:build",
+               "responses validated against JSON Schema files"),
+        Family("schema", "openapi_check", "openapi", "opscheck.families.schema:build_openapi",
+               "the service against its OpenAPI document: conformance, documented routes, version, bad input"),
         Family("tls", "tls_check", "tls", "opscheck.families.tls_cert:build",
                "certificate days left against warning/failure bands, hostname, chain, protocol >= TLS 1.2"),
         Family("host", "host_check", "host", "opscheck.families.host:build",
@@ -49,3 +54,4 @@ FAMILIES: dict[str, Family] = {
 }
 
 BY_ARGNAME: dict[str, Family] = {f.argname: f for f in FAMILIES.values()}
+FAMILY_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f.name for f in FAMILIES.values()))

@@ -31,6 +31,7 @@ class RunState:
     gate_failure: CheckFailed | None = None
     gate_note: str | None = None
     exit_code: int | None = None
+    cache: dict[str, Any] = field(default_factory=dict)  # shared by the run's checks
     _client: HttpClient | None = None
 
     @property

@@ -31,6 +31,7 @@ class CheckHttp:
     auth: Auth | None = None
     gate_failure: CheckFailed | None = None
     evidence: list[Evidence] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)  # the run's memo (e.g. a fetched OpenAPI document)
     deadline_at: float = 0.0
 
     def __post_init__(self) -> None:
