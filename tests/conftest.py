@@ -20,6 +20,7 @@ from opscheck.cli import checks_dir
 from opscheck.demo.launcher import DemoService
 
 API_KEY = "k3y-0f-the-test-suite-5e1f"
+API_KEY_2 = "r0tated-k3y-of-the-suite-77c0"  # a second key, as during a rotation
 SLOW_MS = 700
 
 RUNBOOK = """\
@@ -65,7 +66,7 @@ def service() -> Iterator[Callable[..., DemoService]]:
         def start(*faults: str) -> DemoService:
             key = tuple(sorted(faults))
             if key not in running:
-                running[key] = stack.enter_context(DemoService(faults=key, api_keys=[API_KEY], slow_ms=SLOW_MS))
+                running[key] = stack.enter_context(DemoService(faults=key, api_keys=[API_KEY, API_KEY_2], slow_ms=SLOW_MS))
             return running[key]
 
         yield start

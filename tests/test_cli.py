@@ -25,7 +25,7 @@ def opscheck(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: 
 def test_lint_accepts_the_example_profile():
     proc = opscheck("lint", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert "opscheck.yaml: ok: service inventory-api; checks: 5 smoke, 2 readiness" in proc.stdout
+    assert "opscheck.yaml: ok: service inventory-api; checks: 2 readiness, 5 smoke, 4 limits, 3 auth, 1 headers, 5 schema" in proc.stdout
 
 
 def test_lint_reports_every_problem_with_file_and_line(tmp_path):

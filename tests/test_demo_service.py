@@ -80,6 +80,16 @@ def test_request_id_is_echoed_or_generated(client: httpx.Client) -> None:
     assert first != second
 
 
+def test_security_headers(client: httpx.Client) -> None:
+    for path in ("/api/health", "/api/items", "/api/no-such-route"):  # 200, 401, 404
+        headers = client.get(path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Cache-Control"] == "no-store", path
+    assert client.post("/api/ingest", json=[]).headers["Cache-Control"] == "no-store"
+    for path in ("/health", "/", "/metrics", "/openapi.json"):
+        assert client.get(path).headers["X-Content-Type-Options"] == "nosniff", path
+
+
 def test_api_requires_a_known_key(client: httpx.Client) -> None:
     for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}):
         for method, path in (("GET", "/api/items"), ("GET", "/api/items/1"), ("POST", "/api/ingest")):
@@ -189,10 +199,64 @@ def test_openapi_documents_the_contract(client: httpx.Client) -> None:
     item = spec["components"]["schemas"]["Item"]
     assert item["properties"]["id"]["type"] == "integer"
     assert item["properties"]["text"]["type"] == "string"
-    assert "202" in ingest["responses"]
+    assert set(ingest["responses"]) >= {"202", "401", "413", "422"}
+    assert item["required"] == ["id", "text"]
+
+    schemas = spec["components"]["schemas"]
+    assert paths["/api/items"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ItemList"
+    }
+    assert schemas["ItemList"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/InventoryItem"}
+    assert schemas["InventoryItem"]["properties"]["quantity"]["type"] == "integer"
+    assert schemas["ApiHealth"]["properties"]["version"]["type"] == "string"
+    assert spec["components"]["securitySchemes"] == {
+        "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    }
+    for method, path in (("get", "/api/items"), ("get", "/api/items/{item_id}"), ("post", "/api/ingest")):
+        operation = paths[path][method]
+        assert operation["security"] == [{"APIKeyHeader": []}], path
+        assert "401" in operation["responses"], path
+    assert "security" not in paths["/api/health"]["get"]
+    assert "/api/reports" not in paths
 
 
 # --- faults ------------------------------------------------------------------
+
+
+NEW_FAULTS = (
+    "no_body_limit",
+    "chunked_bypass",
+    "no_batch_limit",
+    "auth_bypass",
+    "rotation_broken",
+    "schema_drift",
+    "undocumented_route",
+    "version_mismatch",
+    "crash_on_bad_input",
+    "drop_request_id",
+)
+
+
+def _authed(service: DemoService, key: str = KEY) -> httpx.Client:
+    client = _client(service)
+    client.headers["X-API-Key"] = key
+    return client
+
+
+def _chunked(size: int) -> Iterator[bytes]:
+    """A generator body, so httpx streams it chunked with no Content-Length."""
+    while size > 0:
+        yield b"x" * min(32, size)
+        size -= 32
+
+
+def _answer(response: httpx.Response) -> tuple[int, object]:
+    return response.status_code, response.json()
+
+
+TOO_MANY = [{"id": i, "text": ""} for i in range(MAX_ITEMS + 1)]
+PAYLOAD_TOO_LARGE = (413, {"error": "PAYLOAD_TOO_LARGE"})
+BATCH_TOO_LARGE = (413, {"error": "BATCH_TOO_LARGE", "max_items": MAX_ITEMS})
 
 
 @pytest.fixture(scope="module")
@@ -202,13 +266,26 @@ def faulty() -> Iterator[dict[str, DemoService]]:
         "not_ready": DemoService(faults=["not_ready"]),
         "unhealthy": DemoService(faults=["unhealthy"]),
         "slow": DemoService(faults=["slow"], slow_ms=300),
+        **{
+            fault: DemoService(
+                faults=[fault], api_keys=[KEY, SECOND_KEY], max_body_bytes=MAX_BODY, max_batch_items=MAX_ITEMS
+            )
+            for fault in NEW_FAULTS
+        },
     }
     with ExitStack() as stack:
-        for svc in services.values():
-            stack.callback(svc.stop)  # stops the others if one fails to start
-        with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        stack.callback(_stop_all, list(services.values()))  # also stops the others if one fails to start
+        # Starting is CPU-bound (imports): a few at a time keeps each one inside its startup timeout
+        # on a busy machine, at no cost in total time. The pool waits for every start, even on failure.
+        with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(DemoService.__enter__, services.values()))
         yield services
+
+
+def _stop_all(services: list[DemoService]) -> None:
+    # Stopping is mostly waiting for each child to exit, so wait for them side by side.
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        list(pool.map(DemoService.stop, services))
 
 
 def test_fault_not_ready_only_breaks_readiness(faulty: dict[str, DemoService]) -> None:
@@ -246,8 +323,150 @@ def test_fault_slow_delays_answers_but_keeps_them_correct(faulty: dict[str, Demo
     assert {path: answer for path, (_, answer) in results.items()} == HEALTHY
 
 
+def test_fault_no_body_limit_accepts_oversized_bodies(faulty: dict[str, DemoService]) -> None:
+    with _authed(faulty["no_body_limit"]) as c:
+        declared = c.post("/api/ingest", content=b"x" * (MAX_BODY + 1))
+        assert declared.request.headers["content-length"] == str(MAX_BODY + 1)
+        assert _answer(declared) == (202, {"accepted": 0})
+        chunked = c.post("/api/ingest", content=_chunked(4 * MAX_BODY))
+        assert "content-length" not in chunked.request.headers
+        assert _answer(chunked) == (202, {"accepted": 0})
+        # A valid batch padded past the limit is counted (the blank excess is discarded).
+        padded = json.dumps([{"id": 1, "text": "a"}]).encode() + b" " * MAX_BODY
+        assert _answer(c.post("/api/ingest", content=padded)) == (202, {"accepted": 1})
+        # Unchanged under the byte limit: batch limit, validation, auth.
+        assert _answer(c.post("/api/ingest", json=TOO_MANY)) == BATCH_TOO_LARGE
+        assert c.post("/api/ingest", json=[{"id": "1", "text": "a"}]).status_code == 422
+        assert _answer(c.post("/api/ingest", json=[{"id": 1, "text": "a"}])) == (202, {"accepted": 1})
+        assert c.post("/api/ingest", content=b"x" * (MAX_BODY + 1), headers={"X-API-Key": "wrong"}).status_code == 401
+        assert c.get("/health").status_code == 200
+
+
+def test_fault_chunked_bypass_only_skips_the_limit_for_chunked_bodies(faulty: dict[str, DemoService]) -> None:
+    with _authed(faulty["chunked_bypass"]) as c:
+        chunked = c.post("/api/ingest", content=_chunked(4 * MAX_BODY))
+        assert chunked.request.headers["transfer-encoding"] == "chunked"
+        assert _answer(chunked) == (202, {"accepted": 0})
+        assert _answer(c.post("/api/ingest", content=b"x" * (MAX_BODY + 1))) == PAYLOAD_TOO_LARGE
+        small = c.post("/api/ingest", content=iter([b'[{"id": 1,', b' "text": "a"}]']))
+        assert _answer(small) == (202, {"accepted": 1})
+        assert _answer(c.post("/api/ingest", json=TOO_MANY)) == BATCH_TOO_LARGE
+
+
+def test_fault_no_batch_limit_accepts_too_many_items(faulty: dict[str, DemoService]) -> None:
+    with _authed(faulty["no_batch_limit"]) as c:
+        assert _answer(c.post("/api/ingest", json=TOO_MANY)) == (202, {"accepted": MAX_ITEMS + 1})
+        assert _answer(c.post("/api/ingest", content=b"x" * (MAX_BODY + 1))) == PAYLOAD_TOO_LARGE
+        assert _answer(c.post("/api/ingest", content=_chunked(4 * MAX_BODY))) == PAYLOAD_TOO_LARGE
+
+
+def test_fault_auth_bypass_opens_the_reads_only(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["auth_bypass"]) as c:
+        for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": KEY}):
+            assert c.get("/api/items", headers=headers).status_code == 200, headers
+            assert c.get("/api/items/7", headers=headers).json()["id"] == 7, headers
+        for headers in ({}, {"X-API-Key": "wrong"}):
+            assert _answer(c.post("/api/ingest", json=[], headers=headers)) == (401, {"error": "UNAUTHORIZED"})
+        assert c.post("/api/ingest", json=[], headers={"X-API-Key": SECOND_KEY}).status_code == 202
+
+
+def test_fault_rotation_broken_drops_the_second_key(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["rotation_broken"]) as c:
+        for method, path in (("GET", "/api/items"), ("GET", "/api/items/1"), ("POST", "/api/ingest")):
+            second = c.request(method, path, headers={"X-API-Key": SECOND_KEY}, json=[])
+            assert _answer(second) == (401, {"error": "UNAUTHORIZED"}), path
+            assert c.request(method, path, headers={"X-API-Key": KEY}, json=[]).status_code in (200, 202), path
+            assert c.request(method, path, json=[]).status_code == 401, path
+
+
+def test_fault_schema_drift_changes_the_payload_not_the_spec(
+    faulty: dict[str, DemoService], client: httpx.Client
+) -> None:
+    with _authed(faulty["schema_drift"]) as c:
+        listing = c.get("/api/items", params={"limit": 3}).json()
+        assert listing["count"] == 3
+        assert [item["quantity"] for item in listing["items"]] == ["37", "74", "10"]
+        assert c.get("/api/items/1").json() == {"id": 1, "name": "item-1", "quantity": "37"}
+        assert c.get("/api/items/1001").status_code == 404
+        spec = c.get("/openapi.json").json()
+    assert spec == client.get("/openapi.json").json()
+    assert spec["components"]["schemas"]["InventoryItem"]["properties"]["quantity"]["type"] == "integer"
+    # The healthy service sends the same values as integers.
+    assert client.get("/api/items/1", headers={"X-API-Key": KEY}).json()["quantity"] == 37
+
+
+def test_fault_undocumented_route_documents_a_missing_path(
+    faulty: dict[str, DemoService], client: httpx.Client
+) -> None:
+    with _authed(faulty["undocumented_route"]) as c:
+        spec = c.get("/openapi.json").json()
+        reports = spec["paths"].pop("/api/reports")
+        assert set(reports) == {"get"} and "parameters" not in reports["get"]
+        schema = reports["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema["type"] == "object"
+        assert _answer(c.get("/api/reports")) == (404, {"error": "NOT_FOUND"})
+        assert c.get("/api/items", params={"limit": 1}).status_code == 200
+    assert spec == client.get("/openapi.json").json()  # nothing else differs
+
+
+def test_fault_version_mismatch_serves_another_version(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["version_mismatch"]) as c:
+        health = c.get("/api/health")
+        assert _answer(health) == (200, {"status": "ok", "version": "1.4.3"})
+        assert health.headers["X-Service-Version"] == "1.4.3"
+        assert c.get("/openapi.json").json()["info"]["version"] == "1.4.2"
+        assert _answers(c) == {**HEALTHY, "/api/health": (200, {"status": "ok", "version": "1.4.3"})}
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"id": 1, "text": "a"}', b'[{"id": "1", "text": "a"}]', b'[{"id": 1}]', b"[1]", b"null"]
+)
+def test_fault_crash_on_bad_input_answers_500_for_bad_batches(faulty: dict[str, DemoService], body: bytes) -> None:
+    with _authed(faulty["crash_on_bad_input"]) as c:
+        assert _answer(c.post("/api/ingest", content=body)) == (500, {"error": "INTERNAL"})
+
+
+def test_fault_crash_on_bad_input_keeps_the_other_answers(faulty: dict[str, DemoService]) -> None:
+    with _authed(faulty["crash_on_bad_input"]) as c:
+        assert _answer(c.post("/api/ingest", json=[{"id": 1, "text": "a"}])) == (202, {"accepted": 1})
+        not_json = c.post("/api/ingest", content=b"{not json")
+        assert (not_json.status_code, not_json.json()["error"]) == (422, "INVALID_BODY")
+        assert _answer(c.post("/api/ingest", json=TOO_MANY)) == BATCH_TOO_LARGE
+        assert _answer(c.post("/api/ingest", content=b"x" * (MAX_BODY + 1))) == PAYLOAD_TOO_LARGE
+        assert c.get("/api/items", params={"limit": 0}).status_code == 422
+        assert c.get("/health").status_code == 200  # still serving after the 500s
+
+
+def test_fault_drop_request_id_removes_the_header_only(faulty: dict[str, DemoService]) -> None:
+    with _client(faulty["drop_request_id"]) as c:
+        for response in (c.get("/health", headers={"X-Request-Id": "req-123"}), c.get("/api/items")):
+            assert "X-Request-Id" not in response.headers
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert _answers(c) == HEALTHY
+
+
+@pytest.mark.parametrize("fault", NEW_FAULTS)
+def test_each_new_fault_leaves_the_common_contract_alone(
+    faulty: dict[str, DemoService], client: httpx.Client, fault: str
+) -> None:
+    """What every fault but its own keeps: health answers, spec, request id, security headers."""
+    with _client(faulty[fault]) as c:
+        if fault != "version_mismatch":
+            assert _answers(c) == HEALTHY
+        if fault != "undocumented_route":
+            assert c.get("/openapi.json").json() == client.get("/openapi.json").json()
+        response = c.get("/api/health", headers={"X-Request-Id": "req-9"})
+        assert response.headers.get("X-Request-Id") == (None if fault == "drop_request_id" else "req-9")
+        assert response.headers["Cache-Control"] == "no-store"
+        if fault != "auth_bypass":
+            assert c.get("/api/items", headers={"X-API-Key": "wrong"}).status_code == 401
+        if fault != "rotation_broken":
+            assert c.get("/api/items", headers={"X-API-Key": SECOND_KEY}).status_code == 200
+
+
 def test_create_app_rejects_unknown_faults() -> None:
-    assert set(FAULTS) >= {"not_ready", "unhealthy", "slow"}
+    assert set(FAULTS) >= {"not_ready", "unhealthy", "slow", *NEW_FAULTS}
+    assert all(text and "\n" not in text for text in FAULTS.values())
     with pytest.raises(ValueError, match="nope.*not_ready"):
         create_app(faults={"nope"})
 
