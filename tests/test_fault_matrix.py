@@ -34,6 +34,8 @@ MATRIX = {
     "version_mismatch": {"schema::openapi:version": ("schema", "schema--contract", "reports '1.4.3', the OpenAPI info.version is '1.4.2'")},
     "crash_on_bad_input": {"schema::openapi:bad-input": ("status", "schema--contract", "status 500, expected 4xx")},
     "drop_request_id": {"headers::api-items": ("body", "monitoring--alerts", "no X-Request-Id in the answer")},
+    "stale_data": {"freshness::pipeline": ("stale", "data-freshness", "> critical 12 h")},
+    "kpi_breach": {"thresholds::par-90": ("threshold", "data-freshness", "summary.par_90 = 5.4 % > critical 5 %")},
 }
 
 

@@ -8,6 +8,7 @@ one process.
 # No ``from __future__ import annotations``: FastAPI must evaluate the
 # annotations of endpoints defined inside create_app, which refer to locals.
 import asyncio
+from datetime import datetime, timedelta, timezone
 import copy
 import json
 import os
@@ -46,6 +47,8 @@ FAULTS: dict[str, str] = {
     "version_mismatch": "/api/health reports version 1.4.3 while /openapi.json says 1.4.2",
     "crash_on_bad_input": "POST /api/ingest answers 500 instead of 422 for JSON that is not a valid batch",
     "drop_request_id": "responses carry no X-Request-Id header",
+    "stale_data": "/api/pipeline/summary reports a last run that finished 13 h ago (critical > 12 h)",
+    "kpi_breach": "/api/pipeline/summary reports PAR_90 at 5.4 % (critical > 5 %)",
 }
 
 DEFAULT_API_KEY = "demo-key"
@@ -78,6 +81,17 @@ class Readiness(BaseModel):
 class ApiHealth(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+class PipelineKpis(BaseModel):
+    par_30: float
+    par_90: float
+
+
+class PipelineSummary(BaseModel):
+    finished_at: str  # ISO 8601, UTC
+    rows: int
+    summary: PipelineKpis
 
 
 class InventoryItem(BaseModel):
@@ -517,6 +531,18 @@ def _add_health_routes(app: FastAPI, faults: frozenset[str]) -> None:
         return ApiHealth(status="ok", version=served_version)
 
 
+def _add_pipeline_route(app: FastAPI, faults: frozenset[str]) -> None:
+    # Data a nightly pipeline would publish: its freshness and KPIs are what the data checks read.
+    age_h = 13 if "stale_data" in faults else 2
+    par_90 = 5.4 if "kpi_breach" in faults else 2.4
+
+    @app.get("/api/pipeline/summary", response_model=PipelineSummary)
+    async def pipeline_summary() -> PipelineSummary:
+        finished = datetime.now(timezone.utc) - timedelta(hours=age_h)
+        return PipelineSummary(finished_at=finished.isoformat(timespec="seconds"), rows=125_000,
+                               summary=PipelineKpis(par_30=4.1, par_90=par_90))
+
+
 def _add_metrics_route(app: FastAPI, metrics: HttpMetrics) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -629,6 +655,8 @@ def create_app(
     app.state.metrics = metrics
 
     _add_health_routes(app, active_faults)
+
+    _add_pipeline_route(app, active_faults)
     _add_metrics_route(app, metrics)
     _add_api_routes(app, active_faults, keys, max_body_bytes, max_batch_items)
     _document_ingest_item(app, active_faults)
