@@ -149,6 +149,23 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 # --- collection ------------------------------------------------------------------------------
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Skip bundled check modules whose families the profile doesn't use: no import, no noise."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or collection_path.suffix != ".py" or collection_path.parent != _checks_dir():
+        return None
+    families = [f for f in FAMILIES.values() if f.module == collection_path.stem]
+    if families and not any(state.profile.cases(f.section) for f in families):
+        return True
+    return None
+
+
+def _checks_dir() -> Path:
+    import opscheck.checks
+
+    return Path(opscheck.checks.__file__).resolve().parent
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
     for argname in metafunc.fixturenames:

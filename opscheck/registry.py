@@ -18,6 +18,11 @@ class Family:
     section: str  # the profile section it reads
     builder: str  # "module:function" turning that section into cases
     summary: str
+    module: str = ""  # the bundled check module in checks/, skipped at collection when unused
+
+    def __post_init__(self) -> None:
+        if not self.module:
+            object.__setattr__(self, "module", f"test_{self.name}")
 
     def load_builder(self) -> Callable[[Any, Any], Iterable[Any]]:
         module, _, function = self.builder.partition(":")
@@ -47,9 +52,9 @@ FAMILIES: dict[str, Family] = {
         Family("host", "host_check", "host", "opscheck.families.host:build",
                "CPU, memory, disk bands and listening ports on this machine; only with -m host"),
         Family("freshness", "freshness_check", "freshness", "opscheck.families.data:build_freshness",
-               "age of a timestamp field or a file against target, warning and failure bounds"),
+               "age of a timestamp field or a file against target, warning and failure bounds", "test_data"),
         Family("thresholds", "thresholds_check", "thresholds", "opscheck.families.data:build_thresholds",
-               "numeric fields against target, warning and critical bands (exact decimals)"),
+               "numeric fields against target, warning and critical bands (exact decimals)", "test_data"),
     )
 }
 

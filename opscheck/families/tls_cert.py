@@ -14,7 +14,6 @@ from opscheck.evidence import Evidence
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.profile import Builder, Case
 from opscheck.target import CheckHttp
-from opscheck.tls import TlsError, evaluate, inspect_tls
 
 _REASONS = {"dns": Reason.DNS, "connect": Reason.CONNECT, "timeout": Reason.TIMEOUT, "tls": Reason.TLS}
 
@@ -39,6 +38,8 @@ def build(raw: dict[str, Any], b: Builder) -> Iterator[TlsCase]:
 
 
 def run(case: TlsCase, http: CheckHttp) -> None:
+    from opscheck.tls import TlsError, evaluate, inspect_tls  # cryptography: only when a TLS check runs
+
     url = urlsplit(http.target.base_url)
     if url.scheme != "https":
         pytest.skip(f"target {http.target.base_url} is not https: no certificate to check")
