@@ -160,6 +160,7 @@ class HttpClient:
         verify: bool | ssl.SSLContext = settings.verify_tls
         if settings.verify_tls and settings.ca_file:
             verify = ssl.create_default_context(cafile=settings.ca_file)
+        self.verify = verify  # samplers with their own clients verify the same way
         self._client = httpx.Client(
             timeout=settings.timeout_s,
             verify=verify,

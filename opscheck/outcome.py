@@ -25,6 +25,7 @@ class Reason(str, Enum):
     SCHEMA = "schema"  # a response broke its JSON Schema / OpenAPI contract, or versions disagree
     STALE = "stale"  # data older than its freshness bound
     THRESHOLD = "threshold"  # a measured value outside its band (KPI, host resource, certificate days)
+    ERRORS = "errors"  # the error ratio of a sample (or of the service's own counters) over its budget
     ERROR = "error"  # the check itself crashed: a bug in opscheck or in a custom check
 
     def __str__(self) -> str:
@@ -45,6 +46,7 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.SCHEMA: "a response broke its JSON Schema or OpenAPI contract, or the versions disagree",
     Reason.STALE: "the data is older than its freshness bound",
     Reason.THRESHOLD: "a measured value is outside its band (KPI, host resource, certificate lifetime)",
+    Reason.ERRORS: "the error ratio (transport errors and unexpected statuses, or 5xx counters) is over its budget",
     Reason.ERROR: "the check itself raised an unexpected error (a bug in opscheck or a custom check)",
 }
 

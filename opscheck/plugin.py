@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 STATE_KEY = pytest.StashKey["RunState"]()
 EVIDENCE_KEY = pytest.StashKey[list["Evidence"]]()
+ATTACH_KEY = pytest.StashKey[list[dict[str, Any]]]()
 MARKER = "opscheck_case"
 
 
@@ -38,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where report.html, junit.xml and results.json go (default: reports/).")
     group.addoption("--wait-ready", dest="opscheck_wait_ready", metavar="SECONDS", type=float, default=None,
                     help="poll readiness with backoff for up to SECONDS before any check runs.")
+    group.addoption("--baseline", dest="opscheck_baseline", metavar="FILE", default=None,
+                    help="a previous results.json: benchmark checks fail when mean or p95 regressed past their allowance.")
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -123,6 +126,8 @@ def _enable_reports(config: pytest.Config, state: RunState) -> None:
         state.report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise pytest.UsageError(f"--report-dir: cannot create {state.report_dir}: {exc.strerror}") from None
+    if state.profile.cases("benchmark") and hasattr(config.option, "benchmark_json") and not config.option.benchmark_json:
+        config.option.benchmark_json = state.report_dir / "benchmark.json"  # read by pytest-benchmark's configure
     if not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(state.report_dir / "junit.xml")
     if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
@@ -332,6 +337,31 @@ def thresholds_check(request: pytest.FixtureRequest) -> Case:
     return _case_param(request)
 
 
+@pytest.fixture
+def slo_check(request: pytest.FixtureRequest) -> Case:
+    """The `slo:` entry this test instance samples."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def metrics_check(request: pytest.FixtureRequest) -> Case:
+    """The `metrics:` entry (error ratio or latency quantile from the service's own metrics)."""
+    return _case_param(request)
+
+
+@pytest.fixture
+def benchmark_check(request: pytest.FixtureRequest) -> Case:
+    """The `benchmark:` entry this test instance times with pytest-benchmark's `benchmark` fixture."""
+    return _case_param(request)
+
+
+@pytest.fixture(scope="session")
+def opscheck_baseline(request: pytest.FixtureRequest) -> Path | None:
+    """--baseline FILE: the results.json a benchmark compares its mean and p95 with."""
+    value = request.config.getoption("opscheck_baseline")
+    return Path(value) if value else None
+
+
 @pytest.fixture(scope="session")
 def opscheck_run(request: pytest.FixtureRequest) -> RunState:
     """The run's state: profile, target, shared HTTP client."""
@@ -351,6 +381,7 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
         target = Target(base_url.rstrip("/"), target.environment, target.allow_mutating)
     http = CheckHttp(state.client, target, auth=state.profile.auth, gate_failure=state.gate_failure, cache=state.cache)
     request.node.stash[EVIDENCE_KEY] = http.evidence
+    request.node.stash[ATTACH_KEY] = http.attachments
     return http
 
 
@@ -392,6 +423,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         message = redact(str(report.longrepr[2]))
     report.sections = [(title, redact(content)) for title, content in report.sections]
     result = state.record(item.nodeid, case, report.when, outcome, report.duration, reason, message, evidence)
+    if report.when == "call":
+        for attachment in item.stash.get(ATTACH_KEY, []):
+            result.measurements = attachment.get("stats")
+            result.plots.append(attachment)
     if report.when == "setup":
         item.user_properties.extend([("check", result.id), ("family", case.family), ("severity", case.severity)])
         if result.runbook is not None:

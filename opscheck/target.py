@@ -32,6 +32,7 @@ class CheckHttp:
     gate_failure: CheckFailed | None = None
     evidence: list[Evidence] = field(default_factory=list)
     cache: dict[str, Any] = field(default_factory=dict)  # the run's memo (e.g. a fetched OpenAPI document)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # measurements and pictures for the reports
     deadline_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -47,6 +48,7 @@ class CheckHttp:
         content: Any = None,
         auth: bool = True,
         follow_redirects: bool = False,
+        record: bool = True,
     ) -> Response:
         if self.gate_failure is not None:
             raise CheckFailed(self.gate_failure.reason, self.gate_failure.message)
@@ -62,7 +64,8 @@ class CheckHttp:
             if failure.evidence is not None:
                 self.evidence.append(failure.evidence)
             raise
-        self.evidence.append(response.evidence)
+        if record:
+            self.evidence.append(response.evidence)
         return response
 
     def get(self, path: str, **kwargs: Any) -> Response:

@@ -77,6 +77,8 @@ class HtmlHooks:
                 f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'
                 f"{escape(result.runbook.section)}</a><ul>{excerpt}</ul></div>"
             )
+        for plot in result.plots:
+            blocks.append(_plot_html(plot))
         if result.outcome == "passed":
             # A passing check needs only the exchange in one line; full evidence is in results.json.
             lines = "\n".join(escape(_summary(e)) for e in result.evidence)
@@ -86,6 +88,18 @@ class HtmlHooks:
             blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
         if blocks:
             data.insert(0, "\n".join(blocks))
+
+
+def _plot_html(plot: dict[str, Any]) -> str:
+    """Inline SVG, so the self-contained report keeps its pictures offline."""
+    from opscheck.report.svg import latency_svg, percentile_curve_svg
+
+    stats = plot.get("stats") or {}
+    marks = {k.removesuffix("_ms"): float(v) for k, v in stats.items() if k in ("p50_ms", "p95_ms", "p99_ms") and v is not None}
+    samples = plot.get("latencies_ms", [])
+    thresholds = plot.get("thresholds", {})
+    return (f'<div class="opscheck-plot">{latency_svg(samples, thresholds=thresholds, percentiles=marks, title=plot.get("title", ""))}'
+            f'{percentile_curve_svg(samples, thresholds=thresholds, title="latency by percentile")}</div>')
 
 
 def _summary(evidence: dict[str, Any]) -> str:

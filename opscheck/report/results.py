@@ -39,9 +39,14 @@ class CheckResult:
     message: str | None = None
     duration_ms: float = 0.0
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    measurements: dict[str, Any] | None = None  # SLO / benchmark statistics
+    plots: list[dict[str, Any]] = field(default_factory=list)  # raw samples for report pictures; not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
+        data.pop("plots")
+        if self.measurements is None:
+            data.pop("measurements")
         data["duration_ms"] = round(self.duration_ms, 3)
         if self.runbook is not None:
             data["runbook"] = {"section": self.runbook.section, "anchor": self.runbook.anchor, "link": self.runbook.link}

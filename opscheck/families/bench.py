@@ -1,0 +1,108 @@
+"""Benchmark: time an endpoint with pytest-benchmark's own `benchmark` fixture and fail the test
+itself when the mean or the p95 (from the raw timings) breaks its threshold, or regressed against
+a baseline results.json by more than the allowed percentage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+from opscheck.bands import to_decimal
+from opscheck.outcome import CheckFailed, Reason
+from opscheck.profile import Builder, Case, status_set
+from opscheck.target import CheckHttp
+
+
+@dataclass(frozen=True)
+class BenchCase(Case):
+    method: str = "GET"
+    path: str = "/"
+    rounds: int = 30
+    warmup_rounds: int = 2
+    expect_status: tuple[int, ...] = (200,)
+    mean_ms: Decimal | None = None
+    p95_ms: Decimal | None = None
+    max_regression_pct: Decimal = Decimal(20)
+
+
+def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
+    cases: list[BenchCase] = []
+    for index, entry in enumerate(entries):
+        path = ("benchmark", index)
+        method = entry.get("method", "GET")
+        cases.append(BenchCase(
+            **b.common("benchmark", entry["name"], path, entry),
+            mutating=method not in ("GET", "HEAD", "OPTIONS"),
+            method=method, path=entry["path"], rounds=int(entry.get("rounds", 30)),
+            warmup_rounds=int(entry.get("warmup_rounds", 2)), expect_status=status_set(entry.get("expect_status")),
+            mean_ms=to_decimal(entry["mean_ms"]) if "mean_ms" in entry else None,
+            p95_ms=to_decimal(entry["p95_ms"]) if "p95_ms" in entry else None,
+            max_regression_pct=to_decimal(entry.get("max_regression_pct", 20)),
+        ))
+    b.unique(cases, [("benchmark", i, "name") for i in range(len(cases))])
+    yield from cases
+
+
+def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None = None) -> None:
+    from opscheck.sampler import percentile
+
+    label = f"{case.method} {case.path}"
+    first = http.request(case.method, case.path)  # recorded once as evidence; the rounds are not
+    if first.status not in case.expect_status:
+        raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected "
+                          f"{' or '.join(map(str, case.expect_status))}", first.evidence)
+    statuses: list[int] = []
+
+    def once() -> None:
+        statuses.append(http.request(case.method, case.path, record=False).status)
+
+    benchmark.pedantic(once, rounds=case.rounds, iterations=1, warmup_rounds=case.warmup_rounds)
+    timings = sorted(t * 1000 for t in _raw_timings(benchmark))
+    if not timings:
+        raise CheckFailed(Reason.LATENCY, f"{label}: pytest-benchmark recorded no timings "
+                          "(is it disabled, e.g. --benchmark-disable or xdist?)", first.evidence)
+    bad = [s for s in statuses if s not in case.expect_status]
+    if bad:
+        raise CheckFailed(Reason.ERRORS, f"{label}: {len(bad)} of {len(statuses)} rounds answered {sorted(set(bad))}",
+                          first.evidence)
+    mean = sum(timings) / len(timings)
+    p95 = percentile(timings, 0.95)
+    measured = {"mean_ms": round(mean, 3), "p95_ms": round(p95, 3), "rounds": len(timings),
+                "min_ms": round(timings[0], 3), "max_ms": round(timings[-1], 3)}
+    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} (pytest-benchmark, {len(timings)} rounds)",
+                             "latencies_ms": timings, "stats": measured,
+                             "thresholds": {k: float(v) for k, v in (("mean budget", case.mean_ms), ("p95 budget", case.p95_ms)) if v is not None}})
+    breaches = [f"{name} {value:.1f} ms > {limit} ms" for name, value, limit in
+                (("mean", mean, case.mean_ms), ("p95", p95, case.p95_ms)) if limit is not None and Decimal(repr(value)) > limit]
+    breaches += _regressions(case, baseline, mean, p95)
+    if breaches:
+        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(breaches)} (n={len(timings)})", first.evidence)
+
+
+def _raw_timings(benchmark: Any) -> list[float]:
+    stats = getattr(benchmark, "stats", None)
+    inner = getattr(stats, "stats", None)
+    return list(getattr(inner, "data", []) or [])
+
+
+def _regressions(case: BenchCase, baseline: Path | None, mean: float, p95: float) -> list[str]:
+    if baseline is None:
+        return []
+    try:
+        previous = {c["id"]: c.get("measurements") or {} for c in json.loads(baseline.read_text())["checks"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckFailed(Reason.LATENCY, f"--baseline {baseline}: not a readable opscheck results.json ({exc})") from None
+    old = previous.get(case.check_id, {})
+    found = []
+    for key, now in (("mean_ms", mean), ("p95_ms", p95)):
+        if key not in old or not old[key]:
+            continue
+        change = (Decimal(repr(now)) / Decimal(repr(old[key])) - 1) * 100
+        if change > case.max_regression_pct:
+            found.append(f"{key.removesuffix('_ms')} regressed {change.quantize(Decimal('0.1'))} % vs baseline "
+                         f"({old[key]:.1f} -> {now:.1f} ms; allowed {case.max_regression_pct} %)")
+    return found
