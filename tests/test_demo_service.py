@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from opscheck import sli
 from opscheck.demo.app import FAULTS, create_app
 from opscheck.demo.launcher import DemoService
 
@@ -24,6 +26,7 @@ KEY = "test-key-1"
 SECOND_KEY = "test-key-2"
 MAX_BODY = 256
 MAX_ITEMS = 3
+JITTER_MS = 300
 
 HEALTHY = {
     "/health": (200, {"status": "ok"}),
@@ -272,6 +275,10 @@ def faulty() -> Iterator[dict[str, DemoService]]:
             )
             for fault in NEW_FAULTS
         },
+        "jitter": DemoService(faults=["jitter"], jitter_ms=JITTER_MS),
+        "errors": DemoService(faults=["errors"], api_keys=[KEY]),
+        # Both tail faults, scraped by the /metrics vs /metrics.json test only (so its counts are its own).
+        "errors+jitter": DemoService(faults=["errors", "jitter"], api_keys=[KEY], jitter_ms=JITTER_MS),
     }
     with ExitStack() as stack:
         stack.callback(_stop_all, list(services.values()))  # also stops the others if one fails to start
@@ -445,6 +452,82 @@ def test_fault_drop_request_id_removes_the_header_only(faulty: dict[str, DemoSer
         assert _answers(c) == HEALTHY
 
 
+def test_fault_jitter_delays_exactly_every_20th_request(faulty: dict[str, DemoService]) -> None:
+    elapsed = []
+    with _client(faulty["jitter"]) as c:
+        for _ in range(40):
+            started = time.perf_counter()
+            response = c.get("/api/health")
+            elapsed.append(time.perf_counter() - started)
+            assert _answer(response) == HEALTHY["/api/health"]  # late, never wrong
+            # Probes and scrapes are exempt: they would shift the slow ones if they were counted.
+            for path in ("/health/live", "/metrics", "/metrics.json"):
+                assert c.get(path).status_code == 200, path
+        series = sli.parse_prometheus(c.get("/metrics").text)
+
+    slow = [i for i, seconds in enumerate(elapsed) if seconds >= JITTER_MS / 1000]
+    assert slow == [19, 39], [round(seconds, 3) for seconds in elapsed]
+    # The tail shows in the histogram: p99 lands in a bucket above 0.25 s (the slow answers took >= 0.3 s).
+    p99, observations = sli.histogram_quantile(series, 0.99, match={"route": "/api/health"})
+    assert observations == 40 and p99 > 0.25
+
+
+def test_fault_errors_fails_every_10th_api_get(faulty: dict[str, DemoService]) -> None:
+    routes = ["/api/items", "/api/items/3", "/api/health"]
+    answers = []
+    with _authed(faulty["errors"]) as c:
+        for i in range(30):
+            answers.append(c.get(routes[i % 3]))
+            # Neither failed nor counted: other routes, other methods, unknown /api/ paths.
+            assert _answer(c.get("/health")) == HEALTHY["/health"]
+            assert _answer(c.post("/api/ingest", json=[{"id": 1, "text": "a"}])) == (202, {"accepted": 1})
+            assert c.get("/api/no-such-route").status_code == 404
+        series = sli.parse_prometheus(c.get("/metrics").text)
+
+    failed = [i for i, response in enumerate(answers) if response.status_code == 500]
+    assert failed == [9, 19, 29]  # one per route, as 10 is 1 more than a multiple of 3
+    for i in failed:
+        assert _answer(answers[i]) == (500, {"error": "INTERNAL"})
+        assert answers[i].headers["X-Request-Id"] and answers[i].headers["Cache-Control"] == "no-store"
+    assert all(response.status_code == 200 for i, response in enumerate(answers) if i not in failed)
+    # The metrics record each 500 under its route template.
+    for route in ("/api/items", "/api/items/{item_id}", "/api/health"):
+        assert sli.error_ratio(series, match={"route": route}) == (Decimal(1), Decimal(10), Decimal("0.1")), route
+    assert sli.error_ratio(series, match={"route": "/health"}) == (Decimal(0), Decimal(30), Decimal(0))
+    assert sli.error_ratio(series, match={"method": "POST"}) == (Decimal(0), Decimal(30), Decimal(0))
+
+
+def test_metrics_json_agrees_with_metrics(faulty: dict[str, DemoService]) -> None:
+    with _authed(faulty["errors+jitter"]) as c:
+        for i in range(40):
+            c.get(("/api/items", "/api/health", "/health", "/api/items/9")[i % 4])
+        c.get("/api/items", headers={"X-API-Key": "wrong"})
+        c.get("/no/such/route")
+        text = c.get("/metrics").text
+        doc = c.get("/metrics.json").json()
+        assert "/metrics.json" not in json.dumps(c.get("/openapi.json").json()["paths"])
+
+    # Each scrape is counted once it has answered; leave the scrapes out, compare the rest.
+    def traffic(series: list[sli.Series]) -> list[sli.Series]:
+        return [s for s in series if s.labels.get("route") not in ("/metrics", "/metrics.json")]
+
+    from_text, from_json = traffic(sli.parse_prometheus(text)), traffic(sli.parse_json_metrics(doc))
+    def canonical(series: list[sli.Series]) -> list[tuple[str, list[tuple[str, str]], float]]:
+        return sorted((s.name, sorted(s.labels.items()), s.value) for s in series)
+
+    assert canonical(from_json) == canonical(from_text)
+    assert {entry["route"] for entry in doc["latency_seconds"]} >= {"/api/items", "/api/health", "unmatched"}
+    for match in (None, {"route": "/api/items"}, {"route": "/api/items/{item_id}", "method": "GET"}):
+        assert sli.error_ratio(from_json, match=match) == sli.error_ratio(from_text, match=match)
+    for route_match in (None, {"route": "/api/items"}, {"route": "unmatched"}):
+        for q in (0.5, 0.99):
+            from_both = {sli.histogram_quantile(found, q, match=route_match) for found in (from_json, from_text)}
+            assert len(from_both) == 1, (route_match, q, from_both)
+    # 30 GETs to /api/ routes, every 10th failed; the wrong key's 401 is the 31st, not failed.
+    errors, total, _ = sli.error_ratio(from_json, match={"method": "GET"})
+    assert errors == 3 and total >= 42
+
+
 @pytest.mark.parametrize("fault", NEW_FAULTS)
 def test_each_new_fault_leaves_the_common_contract_alone(
     faulty: dict[str, DemoService], client: httpx.Client, fault: str
@@ -465,10 +548,12 @@ def test_each_new_fault_leaves_the_common_contract_alone(
 
 
 def test_create_app_rejects_unknown_faults() -> None:
-    assert set(FAULTS) >= {"not_ready", "unhealthy", "slow", *NEW_FAULTS}
+    assert set(FAULTS) >= {"not_ready", "unhealthy", "slow", "jitter", "errors", *NEW_FAULTS}
     assert all(text and "\n" not in text for text in FAULTS.values())
     with pytest.raises(ValueError, match="nope.*not_ready"):
         create_app(faults={"nope"})
+    with pytest.raises(ValueError, match="jitter_ms"):
+        create_app(faults={"jitter"}, jitter_ms=-1)
 
 
 def test_cli_unknown_fault_exits_2_without_traceback() -> None:

@@ -49,6 +49,8 @@ FAULTS: dict[str, str] = {
     "drop_request_id": "responses carry no X-Request-Id header",
     "stale_data": "/api/pipeline/summary reports a last run that finished 13 h ago (critical > 12 h)",
     "kpi_breach": "/api/pipeline/summary reports PAR_90 at 5.4 % (critical > 5 %)",
+    "jitter": "every 20th request waits jitter_ms (default 800 ms), a long tail; /health/live and /metrics are exempt",
+    "errors": "every 10th GET to an /api/ route answers 500 {\"error\": \"INTERNAL\"}, counted in /metrics",
 }
 
 DEFAULT_API_KEY = "demo-key"
@@ -59,6 +61,11 @@ DRIFTED_VERSION = "1.4.3"  # what /api/health claims under the version_mismatch 
 MAX_ITEM_ID = 1000
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE = "unmatched"
+JITTER_EVERY = 20  # fault jitter: 1 request in 20 is slow, so p95 stays fast and p99 does not
+# Liveness probes and scrapes are exempt from jitter: a probe timing out would restart
+# the pod, and a slow scrape would hide the tail instead of showing it.
+JITTER_EXEMPT_PATHS = frozenset({"/health/live", "/metrics", "/metrics.json"})
+ERRORS_EVERY = 10  # fault errors: 1 GET in 10 to an /api/ route fails
 
 
 # --- response and request models (they drive the OpenAPI document) ---------
@@ -239,6 +246,26 @@ class HttpMetrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """The same numbers as :meth:`exposition`, in the JSON form ``opscheck.sli`` documents."""
+        requests: list[dict[str, Any]] = []
+        latency: dict[str, dict[str, Any]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                name, labels = sample.name, sample.labels
+                if name == "http_requests_total":
+                    requests.append({**labels, "count": int(sample.value)})
+                elif name.startswith("http_request_duration_seconds_"):
+                    entry = latency.setdefault(labels["route"], {"route": labels["route"], "buckets": {}})
+                    if name.endswith("_bucket"):
+                        # `le` is already written as the exposition writes it ("1.0", "+Inf").
+                        entry["buckets"][labels["le"]] = int(sample.value)
+                    elif name.endswith("_count"):
+                        entry["count"] = int(sample.value)
+                    elif name.endswith("_sum"):
+                        entry["sum"] = sample.value
+        return {"requests": requests, "latency_seconds": list(latency.values())}
+
 
 def _route_template(scope: Scope) -> str:
     # The router stores the matched route in the scope; labelling by template
@@ -286,6 +313,69 @@ class SlowMiddleware:
         if scope["type"] == "http":
             await asyncio.sleep(self.delay_s)
         await self.app(scope, receive, send)
+
+
+class JitterMiddleware:
+    """Fault ``jitter``: delay every ``every``-th request, so latency has a long tail.
+
+    Counted, not random, so a test knows exactly which answers are slow.
+    """
+
+    def __init__(self, app: ASGIApp, delay_s: float, every: int = JITTER_EVERY) -> None:
+        self.app = app
+        self.delay_s = delay_s
+        self.every = every
+        self.seen = 0  # one event loop per app: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in JITTER_EXEMPT_PATHS:
+            self.seen += 1
+            if self.seen % self.every == 0:
+                await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
+
+
+def _is_api_get_route(scope: Scope) -> bool:
+    # Known only once the router has matched (it stores the route in the shared scope);
+    # a 404 for an unknown path or a 405 for POST-only /api/ingest is no GET route.
+    route = scope.get("route")
+    path, methods = getattr(route, "path", None), getattr(route, "methods", None) or ()
+    return isinstance(path, str) and path.startswith("/api/") and "GET" in methods
+
+
+class ErrorsMiddleware:
+    """Fault ``errors``: every ``every``-th GET to an /api/ route answers 500 INTERNAL.
+
+    The request is routed and handled as usual and its answer replaced, so the
+    metrics record the 500 under the route template, as for a handler that failed.
+    """
+
+    def __init__(self, app: ASGIApp, every: int = ERRORS_EVERY) -> None:
+        self.app = app
+        self.every = every
+        self.seen = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        failing = False
+
+        async def send_or_fail(message: Message) -> None:
+            nonlocal failing
+            if message["type"] == "http.response.start" and _is_api_get_route(scope):
+                self.seen += 1
+                failing = self.seen % self.every == 0
+                if failing:
+                    body = json.dumps({"error": "INTERNAL"}).encode()
+                    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                    await send({"type": "http.response.start", "status": 500, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            if not failing:  # the real answer's body is dropped after a replaced start
+                await send(message)
+
+        await self.app(scope, receive, send_or_fail)
 
 
 # --- helpers ----------------------------------------------------------------
@@ -548,6 +638,11 @@ def _add_metrics_route(app: FastAPI, metrics: HttpMetrics) -> None:
     async def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    # For consumers without a Prometheus parser; same registry, same numbers.
+    @app.get("/metrics.json", include_in_schema=False)
+    async def json_metrics() -> JSONResponse:
+        return JSONResponse(metrics.snapshot())
+
 
 def _item_body(item: InventoryItem, drift: bool) -> dict[str, Any]:
     body = item.model_dump()
@@ -629,12 +724,14 @@ def create_app(
     slow_ms: int = 1200,
     max_body_bytes: int = 1048576,
     max_batch_items: int = 500,
+    jitter_ms: int = 800,
 ) -> FastAPI:
     """Build one independent instance of the demo service with the given faults."""
     active_faults = _validate_faults(faults)
     _require_int_at_least("slow_ms", slow_ms, 0)
     _require_int_at_least("max_body_bytes", max_body_bytes, 1)
     _require_int_at_least("max_batch_items", max_batch_items, 1)
+    _require_int_at_least("jitter_ms", jitter_ms, 0)
     keys = resolve_api_keys(api_keys)
     metrics = HttpMetrics()
 
@@ -646,6 +743,10 @@ def create_app(
     middleware.append(Middleware(MetricsMiddleware, metrics=metrics))
     if "slow" in active_faults:
         middleware.append(Middleware(SlowMiddleware, delay_s=slow_ms / 1000))
+    if "jitter" in active_faults:
+        middleware.append(Middleware(JitterMiddleware, delay_s=jitter_ms / 1000))
+    if "errors" in active_faults:
+        middleware.append(Middleware(ErrorsMiddleware))
 
     app = FastAPI(title=APP_TITLE, version=APP_VERSION, middleware=middleware)
     app.add_exception_handler(ApiError, _api_error_handler)

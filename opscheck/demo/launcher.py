@@ -45,6 +45,7 @@ class DemoService:
         startup_timeout_s: float = 20.0,
         max_body_bytes: int | None = None,
         max_batch_items: int | None = None,
+        jitter_ms: int | None = None,
     ) -> None:
         self.faults = (faults,) if isinstance(faults, str) else tuple(faults)
         unknown = sorted(set(self.faults) - FAULTS.keys())
@@ -55,6 +56,7 @@ class DemoService:
         self.startup_timeout_s = startup_timeout_s
         self.max_body_bytes = max_body_bytes
         self.max_batch_items = max_batch_items
+        self.jitter_ms = jitter_ms
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
@@ -131,6 +133,7 @@ class DemoService:
             "--slow-ms": self.slow_ms,
             "--max-body-bytes": self.max_body_bytes,
             "--max-batch-items": self.max_batch_items,
+            "--jitter-ms": self.jitter_ms,
         }
         for flag, value in optional.items():
             if value is not None:

@@ -23,6 +23,7 @@ MAX_BATCH_ENV = "INGEST_MAX_BATCH_ITEMS"
 DEFAULT_MAX_BODY_BYTES = 1048576
 DEFAULT_MAX_BATCH_ITEMS = 500
 DEFAULT_SLOW_MS = 1200
+DEFAULT_JITTER_MS = 800
 
 
 class UsageError(Exception):
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="delay added by the 'slow' fault (default: %(default)s)",
     )
     parser.add_argument(
+        "--jitter-ms",
+        type=_int_at_least(0),
+        default=DEFAULT_JITTER_MS,
+        help="delay of every 20th request under the 'jitter' fault (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-body-bytes",
         type=_int_at_least(1),
         default=None,
@@ -119,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(
             faults=frozenset(args.fault),
             slow_ms=args.slow_ms,
+            jitter_ms=args.jitter_ms,
             max_body_bytes=max_body,
             max_batch_items=max_batch,
         )

@@ -6,6 +6,7 @@ a baseline results.json by more than the allowed percentage.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +52,9 @@ def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None 
     from opscheck.sampler import percentile
 
     label = f"{case.method} {case.path}"
+    # The check's deadline covers every round: still a bound, scaled to what was asked for.
+    rounds = case.rounds + case.warmup_rounds + 1
+    http.deadline_at = max(http.deadline_at, time.monotonic() + rounds * http.client.settings.timeout_s)
     first = http.request(case.method, case.path)  # recorded once as evidence; the rounds are not
     if first.status not in case.expect_status:
         raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected "

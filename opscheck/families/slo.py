@@ -88,11 +88,19 @@ def run(case: SloCase, http: CheckHttp) -> None:
     http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {case.method} {case.path} ({mode})",
                              "latencies_ms": latencies, "thresholds": _budgets(case), "stats": _stats_dict(stats)})
     evidence = _evidence(case, http, samples, stats, mode)
-    judge(case, stats, evidence)
+    judge(case, stats, evidence, Counter(s.error for s in samples if s.error))
 
 
-def judge(case: SloCase, stats: Any, evidence: Evidence | None) -> None:
+_TRANSPORT = {"connect": Reason.CONNECT, "dns": Reason.DNS, "tls": Reason.TLS, "timeout": Reason.TIMEOUT,
+              "protocol": Reason.PROTOCOL}
+
+
+def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors: Counter[str] | None = None) -> None:
     context = f"(n={stats.n}, errors {_pct(stats.error_ratio)})"
+    if stats.n and stats.answered == 0 and transport_errors:
+        kind, count = transport_errors.most_common(1)[0]
+        raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{case.method} {case.path}: no answered samples: "
+                          f"{count} of {stats.n} failed with {kind}", evidence)
     if stats.n == 0 or stats.n < stats.requested:
         raise CheckFailed(Reason.TIMEOUT, f"{case.method} {case.path}: only {stats.n} of {stats.requested} samples "
                           "completed within the bound; a threshold with missing samples never passes", evidence)

@@ -1,0 +1,231 @@
+"""Render a local HTML report in headless Chromium and write a PNG screenshot of it.
+
+    python benchmarks/screenshot_report.py REPORT.html OUT.png [--width 1400 --height 1600]
+    python benchmarks/screenshot_report.py --demo OUT.png [--width 1400 --height 1600]
+
+`--demo` writes a temporary page with sample charts from opscheck.report.svg and screenshots
+that instead. The PNG is then checked (exists, > 10 KB, PNG signature) and its path and size
+are printed. Works offline: Chromium's background networking is switched off, because on a
+machine without a network it otherwise stalls on refused connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from html import escape
+from pathlib import Path
+
+TIMEOUT_S = 60.0
+MIN_PNG_BYTES = 10 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PROG = "screenshot_report"
+
+
+class ScreenshotError(Exception):
+    """A one-line reason the screenshot could not be made."""
+
+
+def find_chromium(explicit: str | None) -> str:
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise ScreenshotError(f"chromium not found or not executable: {explicit}")
+        return explicit
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ScreenshotError("chromium not found on PATH (install Debian's `chromium` package)")
+
+
+def screenshot(
+    chromium: str, page: Path, out: Path, width: int, height: int, timeout_s: float = TIMEOUT_S
+) -> int:
+    """Screenshot `page` into `out` with a throwaway profile; returns the PNG's size in bytes."""
+    page, out = page.resolve(), out.resolve()
+    if not page.is_file():
+        raise ScreenshotError(f"no such report: {page}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)  # a stale PNG must not pass the checks below
+    with tempfile.TemporaryDirectory(prefix="opscheck-chromium-", ignore_cleanup_errors=True) as d:
+        cmd = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={d}",
+            f"--window-size={width},{height}",
+            f"--screenshot={out}",
+            page.as_uri(),
+        ]
+        # Own process group, so a timeout ends Chromium's helper processes too, and only those.
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ScreenshotError(f"chromium timed out after {timeout_s:g} s") from None
+        finally:
+            _kill_group(proc)  # stray helpers that outlived the browser process
+        if proc.returncode != 0:
+            last = _last_line(err)
+            raise ScreenshotError(f"chromium exited with {proc.returncode}: {last}")
+    return check_png(out)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=5)
+
+
+def _last_line(err: bytes) -> str:
+    lines = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def check_png(path: Path) -> int:
+    if not path.is_file():
+        raise ScreenshotError(f"chromium wrote no screenshot at {path}")
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(len(PNG_SIGNATURE))
+    if head != PNG_SIGNATURE:
+        raise ScreenshotError(f"{path} is not a PNG (signature {head!r})")
+    if size <= MIN_PNG_BYTES:
+        raise ScreenshotError(f"{path} is only {size} bytes (expected > {MIN_PNG_BYTES})")
+    return size
+
+
+def demo_page() -> str:
+    """A page with sample charts: typical, long-tail (log bins), percentile curve, empty."""
+    try:
+        from opscheck.report.svg import latency_svg, percentile_curve_svg
+    except ImportError:  # not installed in this interpreter: use the checkout this script is in
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from opscheck.report.svg import latency_svg, percentile_curve_svg
+
+    rng = random.Random(20240601)  # fixed seed: the same page every time
+    typical = [rng.lognormvariate(3.0, 0.35) for _ in range(5000)]
+    typical += [rng.uniform(60, 140) for _ in range(40)]  # a few slow requests
+    tail = [20.0] * 990 + [2000.0] * 10
+    thresholds = {"p95 budget": 400.0, "p50 budget": 250.0}
+    tight = {"p95 budget": 60.0, "p50 budget": 25.0}
+
+    def pcts(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            f"p{q}": ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+            for q in (50, 95, 99)
+        }
+
+    charts = [
+        (
+            "Histogram, budgets beyond the data",
+            latency_svg(
+                typical,
+                thresholds=thresholds,
+                percentiles=pcts(typical),
+                title='GET /api/orders <staging> & "eu-west"',
+            ),
+        ),
+        (
+            "Histogram, budgets inside the data",
+            latency_svg(
+                typical, thresholds=tight, percentiles=pcts(typical), title="GET /api/orders"
+            ),
+        ),
+        (
+            "Histogram, long tail (log-spaced bins)",
+            latency_svg(
+                tail + [float("nan"), -1.0],
+                thresholds={"p99 budget": 1000.0},
+                percentiles=pcts(tail),
+                title="GET /search",
+            ),
+        ),
+        (
+            "Percentile curve",
+            percentile_curve_svg(typical, thresholds=thresholds, title="GET /api/orders"),
+        ),
+        (
+            "Percentile curve, long tail",
+            percentile_curve_svg(
+                tail, thresholds={"p99 budget": 1000.0, "p50 budget": 250.0}, title="GET /search"
+            ),
+        ),
+        ("Empty", latency_svg([], title="GET /nothing")),
+    ]
+    body = "\n".join(f"<section><h2>{escape(name)}</h2>\n{svg}\n</section>" for name, svg in charts)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>opscheck svg demo</title>'
+        "<style>body{font-family:sans-serif;margin:16px;display:flex;flex-wrap:wrap;gap:12px}"
+        "section{border:1px solid #ddd;padding:8px}h2{font-size:14px;margin:0 0 6px}</style>"
+        f"</head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Screenshot a local HTML report with headless Chromium."
+    )
+    parser.add_argument("report", nargs="?", type=Path, help="local HTML file to render")
+    parser.add_argument("out", nargs="?", type=Path, help="PNG to write")
+    parser.add_argument(
+        "--demo",
+        type=Path,
+        metavar="OUT.png",
+        help="render a demo page of opscheck.report.svg charts to OUT.png",
+    )
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1600)
+    parser.add_argument("--chromium", help="browser binary (default: chromium on PATH)")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds (default 60)")
+    args = parser.parse_args(argv)
+    if args.demo is not None and (args.report or args.out):
+        parser.error("--demo takes no REPORT/OUT arguments")
+    if args.demo is None and not (args.report and args.out):
+        parser.error("REPORT and OUT are required (or use --demo OUT.png)")
+    if args.width < 100 or args.height < 100:
+        parser.error("--width and --height must be at least 100")
+
+    try:
+        chromium = find_chromium(args.chromium)
+        if args.demo is not None:
+            with tempfile.TemporaryDirectory(prefix="opscheck-svg-demo-") as d:
+                page = Path(d) / "demo.html"
+                page.write_text(demo_page(), encoding="utf-8")
+                out = args.demo
+                size = screenshot(chromium, page, out, args.width, args.height, args.timeout)
+        else:
+            out = args.out
+            size = screenshot(chromium, args.report, out, args.width, args.height, args.timeout)
+    except (ScreenshotError, OSError, ImportError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{out.resolve()} {size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""Latency sampling: open loop (a fixed arrival rate) and closed loop (a fixed concurrency).
+
+Open loop measures each latency from the time its request was *due*, not from when it was sent,
+so a server stall or a saturated client shows up in every sample it delayed instead of silently
+postponing the next send ("coordinated omission"). Closed loop measures from the actual send, as
+wrk and hey do. Both run on asyncio + httpx.AsyncClient under `asyncio.run`, so callers stay
+synchronous, and every run is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import importlib.util
+import itertools
+import math
+import socket
+import ssl
+import statistics
+import sys
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
+    importlib.import_module("anyio._backends._asyncio")
+except ImportError:  # pragma: no cover - a future anyio layout; only the first sample pays
+    pass
+
+ERRORS = ("connect", "dns", "tls", "timeout", "protocol")
+# The scheduler wakes this early and then yields until the due time: asyncio's timers fire up to
+# 1 ms late (epoll has millisecond granularity), and in open loop that lateness is latency.
+_SPIN_S = 0.001
+_HEADERS_DONE = "http11.receive_response_headers.complete"
+
+
+@dataclass(frozen=True)
+class Sample:
+    scheduled_s: float        # when this request was due, seconds since the run's start (closed loop: when sent)
+    latency_ms: float | None  # open loop: scheduled send -> end of body; closed loop: actual send -> end of body
+    status: int | None
+    error: str | None         # one of ERRORS when there is no answer, else None
+    connect_ms: float | None  # None on a reused connection
+    tls_ms: float | None
+    ttfb_ms: float | None     # actual send -> response headers
+    total_ms: float | None    # actual send -> end of body
+    sent_s: float | None = None  # when it actually went out, seconds since the start; None if it never did
+
+
+@dataclass(frozen=True)
+class Stats:
+    requested: int
+    n: int
+    answered: int
+    errors: int               # transport errors + statuses outside expect_status
+    error_ratio: Decimal      # exact: Decimal(errors) / Decimal(n); 0 when n == 0
+    min_ms: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    ttfb_p95_ms: float | None
+    achieved_rate: float | None  # (sends - 1) / (last send - first send): the send rate actually achieved
+    duration_s: float
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks, rank = q * (n - 1): numpy's default, k6's method."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be in [0, 1], got {q!r}")
+    if any(a > b for a, b in itertools.pairwise(sorted_values)):
+        raise ValueError("values must be sorted ascending")  # a silent wrong answer is worse
+    rank = q * (len(sorted_values) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+def summarize(samples: Sequence[Sample], expect_status: Collection[int], requested: int, duration_s: float) -> Stats:
+    n = len(samples)
+    latencies = sorted(s.latency_ms for s in samples if s.latency_ms is not None)
+    ttfbs = sorted(s.ttfb_ms for s in samples if s.latency_ms is not None and s.ttfb_ms is not None)
+    # Every sample without an expected status is an error, transport failures included.
+    errors = sum(1 for s in samples if s.status is None or s.status not in expect_status)
+    sends = sorted(s.sent_s for s in samples if s.sent_s is not None)
+    span = sends[-1] - sends[0] if len(sends) >= 2 else 0.0
+
+    def pct(q: float) -> float | None:
+        return percentile(latencies, q) if latencies else None
+
+    return Stats(
+        requested=requested,
+        n=n,
+        answered=sum(1 for s in samples if s.status is not None),
+        errors=errors,
+        error_ratio=Decimal(errors) / Decimal(n) if n else Decimal(0),
+        min_ms=latencies[0] if latencies else None,
+        mean_ms=statistics.fmean(latencies) if latencies else None,
+        p50_ms=pct(0.50),
+        p90_ms=pct(0.90),
+        p95_ms=pct(0.95),
+        p99_ms=pct(0.99),
+        max_ms=latencies[-1] if latencies else None,
+        ttfb_p95_ms=percentile(ttfbs, 0.95) if ttfbs else None,
+        achieved_rate=(len(sends) - 1) / span if span > 0 else None,
+        duration_s=duration_s,
+    )
+
+
+def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: float | None) -> int:
+    """How many requests an open-loop run sends: `requests`, or rate * duration."""
+    if (requests is None) == (duration_s is None):
+        raise ValueError("give exactly one of requests and duration_s")
+    if not (math.isfinite(rate_per_s) and rate_per_s > 0):
+        raise ValueError(f"rate_per_s must be > 0, got {rate_per_s!r}")
+    if requests is not None:
+        if requests < 0:
+            raise ValueError("requests must be >= 0")
+        return requests
+    assert duration_s is not None
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
+    return math.floor(rate_per_s * duration_s + 1e-9)  # 2.3 * 10 is 22.999999999999996
+
+
+def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, duration_s: float | None = None,
+                  method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
+                  max_inflight: int = 256, verify: bool | ssl.SSLContext = True) -> tuple[list[Sample], float]:
+    """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s)."""
+    count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
+    _check(url, timeout_s, max_inflight, "max_inflight")
+    job = _Job(url, method, dict(headers or {}), timeout_s)
+    with _steady_runtime():
+        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify))
+
+
+def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
+                    method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
+                    verify: bool | ssl.SSLContext = True) -> tuple[list[Sample], float]:
+    """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s)."""
+    if (requests is None) == (duration_s is None):
+        raise ValueError("give exactly one of requests and duration_s")
+    if requests is not None and requests < 0:
+        raise ValueError("requests must be >= 0")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
+    _check(url, timeout_s, concurrency, "concurrency")
+    job = _Job(url, method, dict(headers or {}), timeout_s)
+    with _steady_runtime():
+        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify))
+
+
+@contextmanager
+def _steady_runtime() -> Iterator[None]:
+    """Two process-wide tunings for the length of a run, both undone afterwards.
+
+    - httpcore 1.0 imports sniffio lazily on every lock and event it sets up, and anyio >= 4.11 no
+      longer installs it; Python does not cache a failed import, so each request paid several
+      sys.path scans (~1 ms a request on the reference box; encode/httpcore#1103). A None entry in
+      sys.modules is Python's own "known missing" marker.
+    - gc.freeze() parks the objects that exist before the run (modules, the caller's data) where
+      the collector no longer walks them, so a full collection during the run does not stop the
+      scheduler for tens of milliseconds (27-35 ms measured), which at 200/s made requests pile up.
+    """
+    missing = "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None
+    if missing:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+    freeze = gc.isenabled() and gc.get_freeze_count() == 0  # someone else's freeze is left alone
+    if freeze:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.unfreeze()
+        if missing and "sniffio" in sys.modules and sys.modules["sniffio"] is None:
+            del sys.modules["sniffio"]
+
+
+def _check(url: str, timeout_s: float, width: int, name: str) -> None:
+    if httpx.URL(url).scheme not in ("http", "https"):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    if width < 1:
+        raise ValueError(f"{name} must be >= 1")
+
+
+@dataclass(frozen=True)
+class _Job:
+    url: str
+    method: str
+    headers: dict[str, str]
+    timeout_s: float
+
+
+class _Attempt:
+    """One request's clock readings (loop.time()), filled in as it goes."""
+
+    __slots__ = ("done", "due", "error", "headers_at", "marks", "sent", "status")
+
+    def __init__(self, due: float | None) -> None:
+        self.due = due  # None in closed loop: nothing is due, latency runs from the actual send
+        self.sent: float | None = None
+        self.headers_at: float | None = None
+        self.done: float | None = None
+        self.status: int | None = None
+        self.error: str | None = None
+        self.marks: dict[str, float] = {}
+
+    def sample(self, t0: float) -> Sample:
+        def ms(first: float | None, last: float | None) -> float | None:
+            return None if first is None or last is None else (last - first) * 1000
+
+        answered = self.status is not None
+        marks = self.marks
+        due = self.due if self.due is not None else self.sent if self.sent is not None else t0
+        return Sample(
+            scheduled_s=due - t0,
+            latency_ms=ms(due, self.done) if answered else None,
+            status=self.status,
+            # Neither an answer nor an error: cancelled when the run's time was up.
+            error=None if answered else (self.error or "timeout"),
+            connect_ms=ms(marks.get("connection.connect_tcp.started"), marks.get("connection.connect_tcp.complete")),
+            tls_ms=ms(marks.get("connection.start_tls.started"), marks.get("connection.start_tls.complete")),
+            ttfb_ms=ms(self.sent, marks.get(_HEADERS_DONE, self.headers_at)),
+            total_ms=ms(self.sent, self.done) if answered else None,
+            sent_s=None if self.sent is None else self.sent - t0,
+        )
+
+
+def _client(width: int, timeout_s: float, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
+    # One keep-alive connection per possible in-flight request, so the pool never queues one.
+    limits = httpx.Limits(max_connections=width, max_keepalive_connections=width)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), verify=verify, follow_redirects=False)
+
+
+async def _fetch(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) -> None:
+    loop = asyncio.get_running_loop()
+    marks = attempt.marks
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        marks.setdefault(event, loop.time())
+
+    attempt.sent = loop.time()
+    try:
+        async with asyncio.timeout(job.timeout_s):  # httpx's timeouts are per phase; this bounds the whole request
+            async with client.stream(job.method, job.url, headers=job.headers, extensions={"trace": trace}) as response:
+                attempt.headers_at = loop.time()
+                async for _ in response.aiter_raw():
+                    pass  # read to the end (latency ends there, and the connection is reusable), keep nothing
+                done = loop.time()  # before the pool's release bookkeeping, which is not the server's time
+        attempt.done = done
+        attempt.status = response.status_code
+    except TimeoutError:
+        attempt.error = "timeout"
+    except httpx.HTTPError as exc:
+        attempt.error = classify(exc)
+
+
+def classify(exc: httpx.HTTPError) -> str:
+    """The error name of a transport failure."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        cause: BaseException | None = exc
+        seen: set[int] = set()
+        while cause is not None and id(cause) not in seen:
+            seen.add(id(cause))
+            if isinstance(cause, socket.gaierror):
+                return "dns"
+            if isinstance(cause, ssl.SSLError):
+                return "tls"
+            cause = cause.__cause__ or cause.__context__
+        return "connect"
+    return "protocol"
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:
+    delta = due - loop.time()
+    if delta > _SPIN_S:
+        await asyncio.sleep(delta - _SPIN_S)
+    while loop.time() < due:
+        await asyncio.sleep(0)  # yields to the loop, so responses keep being read meanwhile
+
+
+async def _warm_up(loop: asyncio.AbstractEventLoop) -> None:
+    # Every new connection resolves its host on the default executor; start that thread before
+    # the clock does, so the first sample does not pay for it. No traffic is sent.
+    await loop.run_in_executor(None, int)
+
+
+async def _finish(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel what is still running, wait for it, and re-raise a bug rather than swallow it."""
+    for task in tasks:
+        task.cancel()
+    for result in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(result, Exception):
+            raise result
+
+
+async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
+                     verify: bool | ssl.SSLContext) -> tuple[list[Sample], float]:
+    loop = asyncio.get_running_loop()
+    slots = asyncio.Semaphore(max_inflight)
+    attempts: list[_Attempt] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(attempt: _Attempt) -> None:
+        async with slots:  # waiting here still counts: latency runs from `due`
+            await _fetch(client, job, attempt)
+
+    async with _client(max_inflight, job.timeout_s, verify) as client:
+        await _warm_up(loop)
+        t0 = loop.time()
+        hard_end = t0 + max(count - 1, 0) / rate + job.timeout_s
+        try:
+            for i in range(count):
+                due = t0 + i / rate  # from t0, never from the previous wake-up: no drift
+                await _sleep_until(loop, due)
+                attempt = _Attempt(due)
+                attempts.append(attempt)
+                if loop.time() >= hard_end:
+                    continue  # an overloaded loop fell that far behind: recorded as a timeout, not sent
+                tasks.append(asyncio.create_task(one(attempt)))  # late ones go out at once (catch up)
+            if tasks:
+                await asyncio.wait(tasks, timeout=max(hard_end - loop.time(), 0))
+        finally:
+            await _finish(tasks)
+        elapsed = loop.time() - t0
+    return [a.sample(t0) for a in attempts], elapsed
+
+
+async def _closed_loop(job: _Job, concurrency: int, requests: int | None, duration_s: float | None,
+                       verify: bool | ssl.SSLContext) -> tuple[list[Sample], float]:
+    loop = asyncio.get_running_loop()
+    attempts: list[_Attempt] = []
+    remaining = requests
+
+    async def worker(stop_at: float | None) -> None:
+        nonlocal remaining
+        while True:
+            if stop_at is not None and loop.time() >= stop_at:
+                return
+            if remaining is not None:
+                if remaining <= 0:
+                    return
+                remaining -= 1
+            attempt = _Attempt(None)
+            attempts.append(attempt)
+            await _fetch(client, job, attempt)
+
+    async with _client(concurrency, job.timeout_s, verify) as client:
+        await _warm_up(loop)
+        t0 = loop.time()
+        stop_at = None if duration_s is None else t0 + duration_s
+        tasks = [asyncio.create_task(worker(stop_at)) for _ in range(concurrency)]
+        try:
+            # Each request is bounded by timeout_s, so a count-bounded run is bounded too.
+            hard_end = None if stop_at is None else stop_at + job.timeout_s
+            await asyncio.wait(tasks, timeout=None if hard_end is None else max(hard_end - loop.time(), 0))
+        finally:
+            await _finish(tasks)
+        elapsed = loop.time() - t0
+    return [a.sample(t0) for a in attempts], elapsed
