@@ -51,27 +51,25 @@ REASON_DOCS: dict[Reason, str] = {
 }
 
 
-class CheckFailed(AssertionError):
-    """A check's verdict: raised inside a check, rendered by the plugin without a traceback."""
+class _Verdict(Exception):
+    """A reason, a one-line message and the evidence behind it."""
 
     def __init__(self, reason: Reason, message: str, evidence: Evidence | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.evidence = evidence
+
+
+class CheckFailed(_Verdict, AssertionError):
+    """A check's verdict: raised inside a check, rendered by the plugin without a traceback."""
 
     def __str__(self) -> str:
         return f"[{self.reason.value}] {self.message}"
 
 
-class CheckDegraded(Exception):
+class CheckDegraded(_Verdict):
     """A value in a warning band: reported as `degraded`, never green; fails only with --strict."""
-
-    def __init__(self, reason: Reason, message: str, evidence: Evidence | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.evidence = evidence
 
     def __str__(self) -> str:
         return f"[{self.reason.value}] degraded: {self.message}"
