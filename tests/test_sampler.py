@@ -161,7 +161,8 @@ def test_open_loop_without_a_slot_limit_also_sees_the_stall(serve: Start) -> Non
     slow = [s for s in samples if s.latency_ms is not None and s.latency_ms >= 500]
     assert len(samples) == 75 and len(slow) >= 10
     assert max(s.latency_ms for s in slow) >= 800  # type: ignore[type-var]
-    assert all(0.15 <= s.scheduled_s <= 1.3 for s in slow)  # due during the stall
+    # Slow because of the stall: none of them was answered before it ended (>= 1 s into the run).
+    assert min(s.scheduled_s + s.latency_ms / 1000 for s in slow) >= 1.0  # type: ignore[operator]
 
 
 def test_open_loop_connection_refused(refused_url: str) -> None:
