@@ -15,7 +15,6 @@ import importlib
 import importlib.util
 import itertools
 import math
-import socket
 import ssl
 import statistics
 import sys
@@ -268,21 +267,11 @@ async def _fetch(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) -> Non
 
 
 def classify(exc: httpx.HTTPError) -> str:
-    """The error name of a transport failure."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    if isinstance(exc, httpx.ConnectError):
-        cause: BaseException | None = exc
-        seen: set[int] = set()
-        while cause is not None and id(cause) not in seen:
-            seen.add(id(cause))
-            if isinstance(cause, socket.gaierror):
-                return "dns"
-            if isinstance(cause, ssl.SSLError):
-                return "tls"
-            cause = cause.__cause__ or cause.__context__
-        return "connect"
-    return "protocol"
+    """The error name of a transport failure: the same classification as every other check."""
+    from opscheck.http import classify as classify_transport
+
+    reason, _ = classify_transport(exc, deadline_fired=False, timeout_s=0, deadline_s=0, host="")
+    return reason.value if reason.value in ERRORS else "protocol"
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:
