@@ -67,7 +67,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
 
 
 def run(case: SloCase, http: CheckHttp) -> None:
-    from opscheck.sampler import run_closed_loop, run_open_loop, summarize
+    from opscheck.sampler import planned_requests, run_closed_loop, run_open_loop, summarize
 
     url = http.target.url(case.path)
     headers = {}
@@ -77,7 +77,7 @@ def run(case: SloCase, http: CheckHttp) -> None:
                   timeout_s=case.timeout_s, verify=http.client.verify)
     if case.rate_per_s is not None:
         samples, elapsed = run_open_loop(url, rate_per_s=case.rate_per_s, **common)
-        requested = case.requests or int(case.rate_per_s * (case.duration_s or 0))
+        requested = planned_requests(rate_per_s=case.rate_per_s, requests=case.requests, duration_s=case.duration_s)
         mode = f"open loop {case.rate_per_s:g}/s"
     else:
         samples, elapsed = run_closed_loop(url, concurrency=case.concurrency or 1, **common)
