@@ -37,7 +37,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Self
 
-from opscheck.sampler import percentile, run_open_loop, summarize
+from opscheck.sampler import percentile, run_open_loop, summarize, use_raw
 
 SERVER = Path(__file__).with_name("delay_server.py")
 SLACK_S = 30.0  # on top of --seconds, for every subprocess's timeout
@@ -100,7 +100,8 @@ def run_opscheck(url: str, rate: float, seconds: float) -> Result:
     samples, elapsed = run_open_loop(url, rate_per_s=rate, duration_s=seconds, timeout_s=5.0)
     stats = summarize(samples, {200}, requested=len(samples), duration_s=elapsed)
     late = sorted((s.sent_s - s.scheduled_s) * 1000 for s in samples if s.sent_s is not None)
-    return Result("opscheck sampler", f"open loop, {rate:g}/s", stats.n, stats.errors, stats.p50_ms, stats.p90_ms,
+    client = "rawhttp" if use_raw(url) else "httpx"  # which client the sampler used for this URL
+    return Result("opscheck sampler", f"open loop, {rate:g}/s, {client}", stats.n, stats.errors, stats.p50_ms, stats.p90_ms,
                   stats.p95_ms, stats.p99_ms, stats.achieved_rate, lateness_p99=percentile(late, 0.99) if late else None)
 
 
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFailed, column skipped: {failure}", end="")
     if missing:
         print(f"\nSkipped: {', '.join(missing)} not installed (apt-get install -y {' '.join(missing)}).", end="")
-    print("\nOverhead per request = scheduler lateness + httpx/httpcore client work + event-loop hops + loopback TCP"
+    print("\nOverhead per request = scheduler lateness + client work (rawhttp or httpx/httpcore) + event-loop hops + loopback TCP"
           " + the server's own parse/answer time (reported by the server itself).")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M UTC} | {platform.platform()} | {os.cpu_count()} cores | load {load} | "

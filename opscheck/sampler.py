@@ -3,8 +3,14 @@
 Open loop measures each latency from the time its request was *due*, not from when it was sent,
 so a server stall or a saturated client shows up in every sample it delayed instead of silently
 postponing the next send ("coordinated omission"). Closed loop measures from the actual send, as
-wrk and hey do. Both run on asyncio + httpx.AsyncClient under `asyncio.run`, so callers stay
-synchronous, and every run is bounded in count and in time.
+wrk and hey do. Both run on asyncio under `asyncio.run`, so callers stay synchronous, and every
+run is bounded in count and in time.
+
+The client: plain http:// URLs go through opscheck.rawhttp, a minimal HTTP/1.1 keep-alive client
+(httpx + httpcore + anyio cost ~2.6 ms of client work per round trip on a 2-core box, which is
+most of the error of a 20 ms measurement); https:// and anything rawhttp does not send exactly as
+httpx would (credentials in the URL, a proxy in the environment, odd headers) go through
+httpx.AsyncClient. `CLIENT` forces either path.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from opscheck import rawhttp
+
 try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
     importlib.import_module("anyio._backends._asyncio")
 except ImportError:  # pragma: no cover - a future anyio layout; only the first sample pays
@@ -36,6 +44,11 @@ ERRORS = ("connect", "dns", "tls", "timeout", "protocol")
 # 1 ms late (epoll has millisecond granularity), and in open loop that lateness is latency.
 _SPIN_S = 0.001
 _HEADERS_DONE = "http11.receive_response_headers.complete"
+_CONNECT_STARTED = "connection.connect_tcp.started"
+_CONNECT_DONE = "connection.connect_tcp.complete"
+# Which client the samplers use: "auto" (rawhttp for the http:// requests it supports, else httpx),
+# "raw" (rawhttp or ValueError) or "httpx" (always). Module-level so tests can force either path.
+CLIENT = "auto"
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,7 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
     _check(url, timeout_s, max_inflight, "max_inflight")
     job = _Job(url, method, dict(headers or {}), timeout_s)
+    use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
     with _steady_runtime():
         return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify))
 
@@ -154,6 +168,7 @@ def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, 
         raise ValueError(f"duration_s must be > 0, got {duration_s!r}")
     _check(url, timeout_s, concurrency, "concurrency")
     job = _Job(url, method, dict(headers or {}), timeout_s)
+    use_raw(url, method, job.headers)
     with _steady_runtime():
         return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify))
 
@@ -229,7 +244,7 @@ class _Attempt:
             status=self.status,
             # Neither an answer nor an error: cancelled when the run's time was up.
             error=None if answered else (self.error or "timeout"),
-            connect_ms=ms(marks.get("connection.connect_tcp.started"), marks.get("connection.connect_tcp.complete")),
+            connect_ms=ms(marks.get(_CONNECT_STARTED), marks.get(_CONNECT_DONE)),
             tls_ms=ms(marks.get("connection.start_tls.started"), marks.get("connection.start_tls.complete")),
             ttfb_ms=ms(self.sent, marks.get(_HEADERS_DONE, self.headers_at)),
             total_ms=ms(self.sent, self.done) if answered else None,
@@ -237,13 +252,56 @@ class _Attempt:
         )
 
 
-def _client(width: int, timeout_s: float, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
+def use_raw(url: str, method: str = "GET", headers: Mapping[str, str] | None = None) -> bool:
+    """Whether a run with these arguments goes through rawhttp (per `CLIENT`) rather than httpx."""
+    if CLIENT not in ("auto", "raw", "httpx"):
+        raise ValueError(f"sampler.CLIENT must be 'auto', 'raw' or 'httpx', got {CLIENT!r}")
+    if CLIENT == "httpx":
+        return False
+    supported = rawhttp.supports(url, method, headers or {})
+    if CLIENT == "raw" and not supported:
+        raise ValueError(f"sampler.CLIENT is 'raw' but rawhttp cannot send {method} {url!r} as httpx would")
+    return supported
+
+
+def _client(job: _Job, width: int, verify: bool | ssl.SSLContext) -> httpx.AsyncClient | rawhttp.Pool:
     # One keep-alive connection per possible in-flight request, so the pool never queues one.
+    if use_raw(job.url, job.method, job.headers):
+        return rawhttp.Pool(job.url, max_idle=width)
+    return _httpx_client(width, job.timeout_s, verify)
+
+
+def _httpx_client(width: int, timeout_s: float, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=width, max_keepalive_connections=width)
     return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), verify=verify, follow_redirects=False)
 
 
-async def _fetch(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) -> None:
+async def _fetch(client: httpx.AsyncClient | rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
+    if isinstance(client, rawhttp.Pool):
+        await _fetch_raw(client, job, attempt)
+    else:
+        await _fetch_httpx(client, job, attempt)
+
+
+async def _fetch_raw(pool: rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
+    timings = rawhttp.Timings()
+    attempt.sent = timings.sent = asyncio.get_running_loop().time()
+    try:
+        # rawhttp bounds the whole request by timeout_s itself (connect, send, head, body).
+        response = await pool.request(job.method, None, job.headers, timeout_s=job.timeout_s, timings=timings)
+        attempt.done = timings.done
+        attempt.status = response.status
+    except rawhttp.RawHTTPError as exc:
+        attempt.error = exc.kind
+    finally:  # also when cancelled at the end of the run: what was measured so far stays
+        attempt.headers_at = timings.headers
+        if timings.connect_started is not None:
+            attempt.marks[_CONNECT_STARTED] = timings.connect_started
+            if timings.connect_done is not None:
+                attempt.marks[_CONNECT_DONE] = timings.connect_done
+
+
+async def _fetch_httpx(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) -> None:
     loop = asyncio.get_running_loop()
     marks = attempt.marks
 
@@ -308,7 +366,7 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
         async with slots:  # waiting here still counts: latency runs from `due`
             await _fetch(client, job, attempt)
 
-    async with _client(max_inflight, job.timeout_s, verify) as client:
+    async with _client(job, max_inflight, verify) as client:
         await _warm_up(loop)
         t0 = loop.time()
         hard_end = t0 + max(count - 1, 0) / rate + job.timeout_s
@@ -348,7 +406,7 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
             attempts.append(attempt)
             await _fetch(client, job, attempt)
 
-    async with _client(concurrency, job.timeout_s, verify) as client:
+    async with _client(job, concurrency, verify) as client:
         await _warm_up(loop)
         t0 = loop.time()
         stop_at = None if duration_s is None else t0 + duration_s

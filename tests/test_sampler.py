@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.delay_server import start_delay_server
+from opscheck import sampler
 from opscheck.sampler import (
     Sample,
     percentile,
@@ -28,8 +29,15 @@ from opscheck.sampler import (
 Start = Callable[..., str]
 
 
+@pytest.fixture(params=["raw", "httpx"])
+def client_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test against a loopback server runs through both clients: rawhttp and httpx."""
+    monkeypatch.setattr(sampler, "CLIENT", request.param)
+    return request.param
+
+
 @pytest.fixture
-def serve() -> Iterator[Start]:
+def serve(client_path: str) -> Iterator[Start]:
     """serve(delay_ms, **options) -> base URL of a fresh delay server, stopped after the test."""
     stops: list[Callable[[], None]] = []
 
@@ -44,7 +52,7 @@ def serve() -> Iterator[Start]:
 
 
 @pytest.fixture
-def refused_url() -> Iterator[str]:
+def refused_url(client_path: str) -> Iterator[str]:
     # Bound but not listening: the kernel answers every SYN with a reset, and no other test can
     # take the port meanwhile (unlike a closed ephemeral port).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
