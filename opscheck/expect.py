@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -106,7 +107,5 @@ def _kind(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."

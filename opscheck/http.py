@@ -52,7 +52,6 @@ class Response:
     truncated: bool
     elapsed_ms: float
     evidence: Evidence
-    phases_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -208,11 +207,9 @@ class HttpClient:
             raise CheckFailed(Reason.TIMEOUT, f"{label}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
 
         merged = {REQUEST_ID_HEADER: request_id, **(headers or {})}
-        phases: dict[str, float] = {}
         start = time.perf_counter()
 
         def trace(event: str, info: dict[str, Any]) -> None:
-            phases[event] = time.perf_counter()
             if event == "connection.connect_tcp.complete":
                 self._deadline.track(info.get("return_value"))
 
@@ -259,7 +256,6 @@ class HttpClient:
             truncated=truncated,
             elapsed_ms=evidence.elapsed_ms,
             evidence=evidence,
-            phases_ms=_phases(phases, start),
         )
 
     def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
@@ -274,23 +270,6 @@ class HttpClient:
             chunks.append(chunk)
             kept += len(chunk)
         return b"".join(chunks), False
-
-
-def _phases(marks: Mapping[str, float], start: float) -> dict[str, float]:
-    """Connect, TLS and time-to-first-byte in ms from httpcore's trace events (absent when reused)."""
-
-    def span(first: str, last: str) -> float | None:
-        if first in marks and last in marks:
-            return (marks[last] - marks[first]) * 1000
-        return None
-
-    out = {
-        "connect": span("connection.connect_tcp.started", "connection.connect_tcp.complete"),
-        "tls": span("connection.start_tls.started", "connection.start_tls.complete"),
-    }
-    if "http11.receive_response_headers.complete" in marks:
-        out["ttfb"] = (marks["http11.receive_response_headers.complete"] - start) * 1000
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def _causes(exc: BaseException) -> Iterable[BaseException]:

@@ -32,25 +32,6 @@ class Reason(str, Enum):
         return self.value
 
 
-REASON_DOCS: dict[Reason, str] = {
-    Reason.DNS: "the host name did not resolve",
-    Reason.CONNECT: "the TCP connection was refused, unreachable or timed out",
-    Reason.TLS: "the TLS handshake or certificate verification failed",
-    Reason.TIMEOUT: "no complete answer within the timeout or the check's deadline",
-    Reason.PROTOCOL: "malformed HTTP, a connection reset mid-answer, or a redirect loop",
-    Reason.STATUS: "the status code was not the expected one",
-    Reason.BODY: "the body, content type or a header did not match the expectation",
-    Reason.LATENCY: "the answer was slower than its budget",
-    Reason.LIMIT: "an oversized request was accepted (or a request at the limit refused)",
-    Reason.AUTH: "a protected route answered without a valid key, or refused a configured key",
-    Reason.SCHEMA: "a response broke its JSON Schema or OpenAPI contract, or the versions disagree",
-    Reason.STALE: "the data is older than its freshness bound",
-    Reason.THRESHOLD: "a measured value is outside its band (KPI, host resource, certificate lifetime)",
-    Reason.ERRORS: "the error ratio (transport errors and unexpected statuses, or 5xx counters) is over its budget",
-    Reason.ERROR: "the check itself raised an unexpected error (a bug in opscheck or a custom check)",
-}
-
-
 class _Verdict(Exception):
     """A reason, a one-line message and the evidence behind it."""
 

@@ -5,6 +5,7 @@ Public pytest hooks only. `--base-url` belongs to pytest-base-url; we read its o
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
@@ -165,6 +166,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+@functools.cache
 def _checks_dir() -> Path:
     import opscheck.checks
 

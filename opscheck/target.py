@@ -55,29 +55,24 @@ class CheckHttp:
         merged = dict(headers or {})
         if auth and self.auth is not None and self.auth.keys:
             merged.setdefault(self.auth.header, self.auth.header_value(self.auth.keys[0]))
-        try:
-            response = self.client.request(
-                method, self.target.url(path), headers=merged, json=json, content=content,
-                follow_redirects=follow_redirects, deadline_at=self.deadline_at,
-            )
-        except CheckFailed as failure:
-            if failure.evidence is not None:
-                self.evidence.append(failure.evidence)
-            raise
-        if record:
-            self.evidence.append(response.evidence)
-        return response
+        return self._send(method, self.target.url(path), record, headers=merged, json=json, content=content,
+                          follow_redirects=follow_redirects)
 
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
 
     def get_url(self, url: str) -> Response:
         """GET another origin (e.g. a pipeline's status URL): same bounds and evidence, never our key."""
+        return self._send("GET", url, True)
+
+    def _send(self, method: str, url: str, record: bool, **kwargs: Any) -> Response:
+        """Every request of a check goes here: its deadline, and its evidence kept (failures always)."""
         try:
-            response = self.client.request("GET", url, deadline_at=self.deadline_at)
+            response = self.client.request(method, url, deadline_at=self.deadline_at, **kwargs)
         except CheckFailed as failure:
             if failure.evidence is not None:
                 self.evidence.append(failure.evidence)
             raise
-        self.evidence.append(response.evidence)
+        if record:
+            self.evidence.append(response.evidence)
         return response

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from opscheck.bands import to_decimal
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Builder, Case, status_set
+from opscheck.profile import MUTATING_METHODS, Builder, Case, status_set
 from opscheck.target import CheckHttp
 
 
@@ -37,7 +37,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
         method = entry.get("method", "GET")
         cases.append(BenchCase(
             **b.common("benchmark", entry["name"], path, entry),
-            mutating=method not in ("GET", "HEAD", "OPTIONS"),
+            mutating=method in MUTATING_METHODS,
             method=method, path=entry["path"], rounds=int(entry.get("rounds", 30)),
             warmup_rounds=int(entry.get("warmup_rounds", 2)), expect_status=status_set(entry.get("expect_status")),
             mean_ms=to_decimal(entry["mean_ms"]) if "mean_ms" in entry else None,

@@ -17,7 +17,6 @@ from opscheck.profile import Builder, Case
 from opscheck.target import CheckHttp
 
 CHUNK = 64 * 1024
-PROBES = ("content-length", "chunked", "at-limit", "batch")
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,6 @@ from opscheck.outcome import CheckFailed, Reason
 from opscheck.profile import Builder, Case, status_set
 from opscheck.target import CheckHttp
 
-PROBES = ("conformance", "docs-routes", "version", "bad-input")
-
-
 @dataclass(frozen=True)
 class SchemaCase(Case):
     path: str = "/"

@@ -14,12 +14,10 @@ from typing import Any, Iterator, Mapping
 from opscheck.bands import to_decimal
 from opscheck.evidence import Evidence
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case, status_set
+from opscheck.profile import MUTATING_METHODS, Builder, Case, status_set
 from opscheck.target import CheckHttp
 
 LATENCY_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "ttfb_p95_ms")
-MAX_REQUESTS = 100_000
-MAX_DURATION_S = 600
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
         method = entry.get("method", "GET")
         cases.append(SloCase(
             **b.common("slo", entry["name"], path, entry),
-            mutating=method not in ("GET", "HEAD", "OPTIONS"),
+            mutating=method in MUTATING_METHODS,
             method=method, path=entry["path"], requests=entry.get("requests"), duration_s=entry.get("duration_s"),
             rate_per_s=entry.get("rate_per_s"),
             concurrency=entry.get("concurrency", None if "rate_per_s" in entry else 1),
