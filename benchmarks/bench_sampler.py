@@ -6,12 +6,15 @@ Each tool gets a fresh benchmarks/delay_server.py process on 127.0.0.1 (its own 
 never competes with the sampler for the GIL) that sleeps --delay-ms before answering and reports
 its own time beyond that delay. The tools run one after another, never at once:
 
-- opscheck: open loop at --rate for --seconds (latency from each request's scheduled time);
+- opscheck: open loop at --rate for --seconds (latency from each request's scheduled time), once
+  with busy polling (the default) and once with `busy_poll: false` (the loop sleeps between events);
 - wrk: closed loop, `wrk -t1 -c4 -d{seconds}s --latency` (prints p50/p90/p99, no p95);
 - hey: `hey -z {seconds}s -q {rate/c} -c {c} -o csv`; p50/p95/p99 computed here from its
   per-request CSV with opscheck's percentile() (the CSV has 0.1 ms resolution);
 - overhead: opscheck again against a 0 ms server: its p50 there is the cost of one measured
-  request (scheduler lateness, httpx/httpcore, event loop, loopback TCP, server handling).
+  request (scheduler lateness, client work, event loop, loopback TCP, server handling), for http
+  and, when `cryptography` is installed (the dev extra), for https with rawhttp and with httpx.
+- client CPU: each tool's CPU time over the wall time of its run (100 % = one core busy).
 
 Targets are reported, not asserted: p50 within 1 ms of the injected delay; achieved rate within
 1 % of the requested rate; p99 within 10 % of what wrk and hey measure.
@@ -26,6 +29,10 @@ import json
 import os
 import platform
 import re
+import resource
+import ssl
+import tempfile
+import time
 import selectors
 import shutil
 import signal
@@ -37,6 +44,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Self
 
+from opscheck import sampler
 from opscheck.sampler import percentile, run_open_loop, summarize, use_raw
 
 SERVER = Path(__file__).with_name("delay_server.py")
@@ -56,15 +64,18 @@ class Result:
     rate: float | None = None
     server_extra_ms: float | None = None  # the server's own p50 beyond the injected delay
     lateness_p99: float | None = None  # opscheck only: scheduled -> actual send, p99 ms (harness health)
+    cpu_pct: float | None = None  # the tool's CPU time / wall time of its run, % of one core
     notes: list[str] = field(default_factory=list)
 
 
 class DelayServerProcess:
     """benchmarks/delay_server.py in its own process; `.stats` holds its own timings after exit."""
 
-    def __init__(self, delay_ms: float, max_seconds: float) -> None:
+    def __init__(self, delay_ms: float, max_seconds: float, tls: tuple[Path, Path] | None = None) -> None:
+        tls_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER), "--delay-ms", str(delay_ms), "--precise", "--max-seconds", str(max_seconds)],
+            [sys.executable, str(SERVER), "--delay-ms", str(delay_ms), "--precise", "--max-seconds", str(max_seconds),
+             *tls_args],
             stdout=subprocess.PIPE, text=True,
         )
         self.stats: dict[str, float | None] = {}
@@ -75,7 +86,7 @@ class DelayServerProcess:
                 self.close()
                 raise RuntimeError("delay server did not start within 15 s")
         host, port = self.proc.stdout.readline().split()
-        self.url = f"http://{host}:{port}/"
+        self.url = f"{'https' if tls else 'http'}://{host}:{port}/"
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -96,13 +107,51 @@ class DelayServerProcess:
         self.close()
 
 
-def run_opscheck(url: str, rate: float, seconds: float) -> Result:
-    samples, elapsed = run_open_loop(url, rate_per_s=rate, duration_s=seconds, timeout_s=5.0)
+def run_opscheck(url: str, rate: float, seconds: float, *, busy_poll: bool = True,
+                 verify: bool | ssl.SSLContext = True) -> Result:
+    cpu = time.process_time()
+    samples, elapsed = run_open_loop(url, rate_per_s=rate, duration_s=seconds, timeout_s=5.0, busy_poll=busy_poll,
+                                     verify=verify)
+    cpu = time.process_time() - cpu
     stats = summarize(samples, {200}, requested=len(samples), duration_s=elapsed)
     late = sorted((s.sent_s - s.scheduled_s) * 1000 for s in samples if s.sent_s is not None)
     client = "rawhttp" if use_raw(url) else "httpx"  # which client the sampler used for this URL
-    return Result("opscheck sampler", f"open loop, {rate:g}/s, {client}", stats.n, stats.errors, stats.p50_ms, stats.p90_ms,
-                  stats.p95_ms, stats.p99_ms, stats.achieved_rate, lateness_p99=percentile(late, 0.99) if late else None)
+    name = "opscheck sampler" if busy_poll else "opscheck, busy_poll off"
+    return Result(name, f"open loop, {rate:g}/s, {client}", stats.n, stats.errors, stats.p50_ms, stats.p90_ms,
+                  stats.p95_ms, stats.p99_ms, stats.achieved_rate, lateness_p99=percentile(late, 0.99) if late else None,
+                  cpu_pct=cpu / elapsed * 100 if elapsed else None)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children only: the tool, not the live server
+    return usage.ru_utime + usage.ru_stime
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A throwaway certificate for 127.0.0.1, or None without `cryptography` (the https rows are skipped)."""
+    try:
+        import datetime as dt
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        return None
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
 
 
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -116,28 +165,32 @@ def _wrk_ms(text: str) -> float:
 
 
 def run_wrk(url: str, seconds: float) -> Result:
+    cpu, wall = _children_cpu(), time.monotonic()
     out = subprocess.run(["wrk", "-t1", "-c4", f"-d{seconds:g}s", "--latency", url],
                          capture_output=True, text=True, timeout=seconds + SLACK_S, check=True).stdout
+    cpu_pct = (_children_cpu() - cpu) / (time.monotonic() - wall) * 100
     pct = {int(m[1]): _wrk_ms(m[2]) for m in re.finditer(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.MULTILINE)}
     total = re.search(r"^\s+(\d+) requests in", out, re.MULTILINE)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE)
     errors = sum(int(m) for m in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return Result("wrk", "closed loop, c=4", int(total[1]) if total else 0, errors + (int(non2xx[1]) if non2xx else 0),
-                  pct.get(50), pct.get(90), None, pct.get(99), float(rate[1]) if rate else None,
+                  pct.get(50), pct.get(90), None, pct.get(99), float(rate[1]) if rate else None, cpu_pct=cpu_pct,
                   notes=["wrk prints p50/p75/p90/p99 only: no p95"])
 
 
 def run_hey(url: str, rate: float, seconds: float, workers: int) -> Result:
+    cpu, wall = _children_cpu(), time.monotonic()
     out = subprocess.run(["hey", "-z", f"{seconds:g}s", "-q", f"{rate / workers:g}", "-c", str(workers), "-o", "csv", url],
                          capture_output=True, text=True, timeout=seconds + SLACK_S, check=True).stdout
+    cpu_pct = (_children_cpu() - cpu) / (time.monotonic() - wall) * 100
     rows = list(csv.DictReader(io.StringIO(out[out.index("response-time"):])))
     latencies = sorted(float(r["response-time"]) * 1000 for r in rows if r["status-code"] == "200")
     offsets = sorted(float(r["offset"]) for r in rows)
     rate_done = (len(offsets) - 1) / (offsets[-1] - offsets[0]) if len(offsets) > 1 and offsets[-1] > offsets[0] else None
     pct = {q: percentile(latencies, q / 100) if latencies else None for q in (50, 90, 95, 99)}
     return Result("hey", f"c={workers}, q={rate / workers:g}/s each", len(rows), len(rows) - len(latencies),
-                  pct[50], pct[90], pct[95], pct[99], rate_done, notes=["hey's CSV has 0.1 ms resolution"])
+                  pct[50], pct[90], pct[95], pct[99], rate_done, cpu_pct=cpu_pct, notes=["hey's CSV has 0.1 ms resolution"])
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -165,9 +218,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     missing = [tool for tool in ("wrk", "hey") if shutil.which(tool) is None]
-    with DelayServerProcess(delay, max_s) as server:
-        results.append(run_opscheck(server.url, rate, seconds))
-    results[-1].server_extra_ms = server.stats.get("own_p50_ms")
+    for busy_poll in (True, False):
+        with DelayServerProcess(delay, max_s) as server:
+            results.append(run_opscheck(server.url, rate, seconds, busy_poll=busy_poll))
+        results[-1].server_extra_ms = server.stats.get("own_p50_ms")
     failed: list[str] = []
     for tool in ("wrk", "hey"):
         if tool in missing:
@@ -181,12 +235,26 @@ def main(argv: list[str] | None = None) -> int:
         result.server_extra_ms = server.stats.get("own_p50_ms")
         results.append(result)
     overhead_s = min(seconds, 5.0)
-    with DelayServerProcess(0, max_s) as zero:
-        overhead = run_opscheck(zero.url, rate, overhead_s)
-    zero_own = zero.stats.get("own_p50_ms")
+    overheads: list[tuple[str, Result, float | None]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        cert = _self_signed(Path(folder))
+        runs: list[tuple[str, tuple[Path, Path] | None, bool, str]] = [
+            ("http, rawhttp, busy poll", None, True, "auto"), ("http, rawhttp, busy_poll off", None, False, "auto"),
+            ("http, httpx, busy poll", None, True, "httpx")]
+        if cert:
+            runs += [("https, rawhttp, busy poll", cert, True, "auto"), ("https, httpx, busy poll", cert, True, "httpx")]
+        for label, tls, busy_poll, client in runs:
+            verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+            sampler.CLIENT = client
+            try:
+                with DelayServerProcess(0, max_s, tls) as zero:
+                    overhead = run_opscheck(zero.url, rate, overhead_s, busy_poll=busy_poll, verify=verify)
+            finally:
+                sampler.CLIENT = "auto"
+            overheads.append((label, overhead, zero.stats.get("own_p50_ms")))
 
     ours = results[0]
-    others = {r.name: r for r in results[1:]}
+    others = {r.name: r for r in results[2:]}
     verdicts: list[tuple[str, str, str]] = []
     if ours.p50 is not None:
         off = ours.p50 - delay
@@ -212,8 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     print("| send lateness p99, ms (scheduled -> sent; harness health) | 0 | "
           + " | ".join(_fmt(r.lateness_p99, 2) if r.lateness_p99 is not None else "n/a" for r in cols) + " |")
     print("| server's own p50 beyond the delay, ms | 0 | " + " | ".join(_fmt(r.server_extra_ms, 3) for r in cols) + " |")
-    print(f"| **overhead per request** (opscheck p50 vs a 0 ms server, {overhead_s:g} s at {rate:g}/s) | 0 | "
-          f"{_fmt(overhead.p50, 2)} ms, of which server {_fmt(zero_own, 3)} ms" + " |" * len(cols))
+    print("| client CPU, % of one core | | " + " | ".join(_fmt(r.cpu_pct, 0) for r in cols) + " |")
+    print(f"\n**Overhead per request**: opscheck's p50 against a 0 ms server, {overhead_s:g} s at {rate:g}/s\n")
+    print("| scheme, client, loop | p50 ms | p99 ms | of which the server's own p50 | client CPU, % of one core |")
+    print("|---|---|---|---|---|")
+    for label, result, own in overheads:
+        print(f"| {label} | {_fmt(result.p50)} | {_fmt(result.p99)} | {_fmt(own, 3)} | {_fmt(result.cpu_pct, 0)} |")
+    if len(overheads) < 5:
+        print("| https | skipped: `cryptography` is not installed (pip install -e '.[dev]') | | | |")
     print()
     print("| target (opscheck sampler) | measured | result |")
     print("|---|---|---|")

@@ -10,6 +10,7 @@ pause or a lock), which is how coordinated omission is made visible.
 
     python benchmarks/delay_server.py --delay-ms 20    # own process; prints "HOST PORT", then on
                                                       # SIGTERM/SIGINT one JSON line of its own timings
+    python benchmarks/delay_server.py --tls-cert c.pem --tls-key k.pem   # the same over TLS
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import signal
+import ssl
 import statistics
 import sys
 import threading
@@ -60,8 +62,9 @@ class DelayServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._handle, host, port, backlog=1024)
+    async def start(self, host: str = "127.0.0.1", port: int = 0,
+                    tls: ssl.SSLContext | None = None) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._handle, host, port, backlog=1024, ssl=tls)
         bound = self._server.sockets[0].getsockname()
         return bound[0], bound[1]
 
@@ -164,7 +167,11 @@ def start_delay_server(delay_ms: float, *, error_every: int = 0, stall_after: in
 async def _serve(args: argparse.Namespace) -> None:
     server = DelayServer(args.delay_ms, error_every=args.error_every, stall_after=args.stall_after, stall_s=args.stall_s,
                          precise=args.precise)
-    host, port = await server.start(args.host, args.port)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    host, port = await server.start(args.host, args.port, tls)
     print(host, port, flush=True)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -193,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="exit by itself after this long")
     parser.add_argument("--precise", action="store_true", help="spin the last millisecond of each delay")
-    asyncio.run(_serve(parser.parse_args(argv)))
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    parser.add_argument("--tls-key")
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    asyncio.run(_serve(args))
     return 0
 
 

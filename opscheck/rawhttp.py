@@ -1,11 +1,12 @@
-"""A minimal asyncio HTTP/1.1 client for plain http:// URLs, for the latency sampler.
+"""A minimal asyncio HTTP/1.1 client for http:// and https:// URLs, for the latency sampler.
 
 httpx + httpcore + anyio cost ~2.6 ms of client work per round trip on a small machine, which is
 most of what a 20 ms measurement gets wrong. This client does only what a sampler needs: one
 request without a body on a keep-alive connection from a small pool, the status and headers
 parsed with limits, the body read to its end (Content-Length, chunked, or until close) and
-discarded, only counted. No TLS, no proxies, no redirects, no decompression: the sampler keeps
-httpx for anything of that kind (see `supports`).
+discarded, only counted. TLS through the caller's SSLContext (the connect and the handshake
+timed apart); no proxies, no redirects, no decompression: the sampler keeps httpx for anything of
+that kind (see `supports`).
 
 Every await runs under the request's own deadline; a request that fails, times out or is
 cancelled closes its connection (never returned to the pool), and `Pool.aclose` closes the idle
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
@@ -29,12 +31,12 @@ _MAX_INTERIM = 10             # 1xx answers skipped before the real one
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # httpx sends Content-Length: 0 for these when there is no body
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_PROXY_ENV = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+_PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 _DEFAULT_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "opscheck-sampler"))
 
 
 class RawHTTPError(Exception):
-    """A transport failure; `kind` is one of "connect", "dns", "timeout", "protocol"."""
+    """A transport failure; `kind` is one of "connect", "dns", "tls", "timeout", "protocol"."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -48,12 +50,14 @@ class _Stale(Exception):
 class Timings:
     """loop.time() readings of one request, filled in as it goes (None: did not happen)."""
 
-    __slots__ = ("connect_done", "connect_started", "done", "headers", "sent")
+    __slots__ = ("connect_done", "connect_started", "done", "headers", "sent", "tls_done", "tls_started")
 
     def __init__(self) -> None:
         self.sent: float | None = None
         self.connect_started: float | None = None
         self.connect_done: float | None = None
+        self.tls_started: float | None = None
+        self.tls_done: float | None = None
         self.headers: float | None = None
         self.done: float | None = None
 
@@ -75,6 +79,11 @@ class Response:
         return None if t.connect_started is None or t.connect_done is None else (t.connect_done - t.connect_started) * 1000
 
     @property
+    def tls_ms(self) -> float | None:
+        t = self.timings
+        return None if t.tls_started is None or t.tls_done is None else (t.tls_done - t.tls_started) * 1000
+
+    @property
     def ttfb_ms(self) -> float | None:
         t = self.timings
         return None if t.sent is None or t.headers is None else (t.headers - t.sent) * 1000
@@ -94,30 +103,36 @@ class Response:
 
 @dataclass(frozen=True)
 class Target:
-    host: str       # for the socket (no brackets)
+    host: str       # for the socket and the TLS server name (no brackets)
     port: int
     authority: str  # the Host header
     path: str       # origin-form request target: path + query
+    tls: bool = False
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def parse_url(url: str) -> Target:
-    """An http:// URL -> where to connect and what to send; ValueError for anything else."""
+    """An http:// or https:// URL -> where to connect and what to send; ValueError for anything else."""
     parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
-        raise ValueError(f"not an http:// URL: {url!r}")
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"not an http:// or https:// URL: {url!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("credentials in the URL are not supported")
     host = parts.hostname
     if not host:
         raise ValueError(f"no host in {url!r}")
-    port = parts.port or 80  # ValueError for a bad port
+    default = _DEFAULT_PORTS[scheme]
+    port = parts.port or default  # ValueError for a bad port
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     if any(c in path for c in " \r\n\t") or not path.isascii():
         raise ValueError("the path needs percent-encoding")
     shown = f"[{host}]" if ":" in host else host
-    return Target(host, port, shown if port == 80 else f"{shown}:{port}", path)
+    return Target(host, port, shown if port == default else f"{shown}:{port}", path, scheme == "https")
 
 
 def supports(url: str, method: str, headers: Mapping[str, str]) -> bool:
@@ -170,10 +185,18 @@ class _Conn:
 
 class Pool:
     """Keep-alive connections to one origin. Not a limiter: the caller bounds what is in flight;
-    at most `max_idle` connections are kept between requests."""
+    at most `max_idle` connections are kept between requests.
 
-    def __init__(self, url: str, *, max_idle: int = 8, max_body: int = MAX_BODY) -> None:
+    For https:// the handshake uses `ssl_context` (default: the system's verifying context), with
+    ALPN offering http/1.1 only, as httpx does without HTTP/2."""
+
+    def __init__(self, url: str, *, max_idle: int = 8, max_body: int = MAX_BODY,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.target = parse_url(url)
+        self.ssl_context: ssl.SSLContext | None = None
+        if self.target.tls:
+            self.ssl_context = ssl_context if ssl_context is not None else ssl.create_default_context()
+            self.ssl_context.set_alpn_protocols(["http/1.1"])
         self.max_idle = max_idle
         self.max_body = max_body
         self._idle: list[_Conn] = []
@@ -206,7 +229,7 @@ class Pool:
         if self._closed:
             raise RuntimeError("pool is closed")
         target = self.target if url is None else parse_url(url)
-        if (target.host, target.port) != (self.target.host, self.target.port):
+        if (target.host, target.port, target.tls) != (self.target.host, self.target.port, self.target.tls):
             raise ValueError("a pool serves one origin")
         if target is self.target:
             key = (method, tuple((headers or {}).items()))
@@ -250,7 +273,7 @@ class Pool:
             conn.abort()
         loop = asyncio.get_running_loop()
         timings.connect_started = loop.time()
-        timings.connect_done = None
+        timings.connect_done = timings.tls_started = timings.tls_done = None
         try:
             reader, writer = await asyncio.open_connection(self.target.host, self.target.port, limit=MAX_HEAD)
         except socket.gaierror as exc:
@@ -265,6 +288,21 @@ class Pool:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio sets it too (3.11+); be sure
             except OSError:
                 pass
+        if self.ssl_context is not None:
+            timings.tls_started = loop.time()
+            try:
+                await writer.start_tls(self.ssl_context, server_hostname=self.target.host)
+            except ssl.SSLCertVerificationError as exc:
+                writer.transport.abort()
+                raise RawHTTPError("tls", f"certificate verification failed: {exc.verify_message or exc.reason}") from None
+            except (ssl.SSLError, OSError) as exc:
+                writer.transport.abort()
+                raise RawHTTPError("tls", f"TLS handshake with {self.target.authority} failed: "
+                                          f"{getattr(exc, 'reason', None) or exc.strerror or exc}") from None
+            except BaseException:  # cancelled or timed out mid-handshake: the socket goes with it
+                writer.transport.abort()
+                raise
+            timings.tls_done = loop.time()
         conn = _Conn(reader, writer)
         self._busy.add(conn)
         return conn, False

@@ -6,11 +6,14 @@ postponing the next send ("coordinated omission"). Closed loop measures from the
 wrk and hey do. Both run on asyncio under `asyncio.run`, so callers stay synchronous, and every
 run is bounded in count and in time.
 
-The client: plain http:// URLs go through opscheck.rawhttp, a minimal HTTP/1.1 keep-alive client
-(httpx + httpcore + anyio cost ~2.6 ms of client work per round trip on a 2-core box, which is
-most of the error of a 20 ms measurement); https:// and anything rawhttp does not send exactly as
-httpx would (credentials in the URL, a proxy in the environment, odd headers) go through
-httpx.AsyncClient. `CLIENT` forces either path.
+The client: http:// and https:// URLs go through opscheck.rawhttp, a minimal HTTP/1.1 keep-alive
+client (httpx + httpcore + anyio cost ~2.6 ms of client work per round trip on a 2-core box, which
+is most of the error of a 20 ms measurement), verifying TLS exactly as httpx would with the same
+`verify`; anything rawhttp does not send exactly as httpx would (credentials in the URL, a proxy in
+the environment, odd headers) goes through httpx.AsyncClient. `CLIENT` forces either path.
+
+Busy polling (the default): while a run lasts, the event loop polls instead of sleeping, which
+costs one core for the run's length and keeps process wake-ups out of every sample.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ _SPIN_S = 0.001
 _HEADERS_DONE = "http11.receive_response_headers.complete"
 _CONNECT_STARTED = "connection.connect_tcp.started"
 _CONNECT_DONE = "connection.connect_tcp.complete"
+_TLS_STARTED = "connection.start_tls.started"
+_TLS_DONE = "connection.start_tls.complete"
 # Which client the samplers use: "auto" (rawhttp for the http:// requests it supports, else httpx),
 # "raw" (rawhttp or ValueError) or "httpx" (always). Module-level so tests can force either path.
 CLIENT = "auto"
@@ -78,7 +83,11 @@ class Stats:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    ttfb_p50_ms: float | None
     ttfb_p95_ms: float | None
+    connects: int                # new connections opened (keep-alive reuse opens none)
+    connect_p50_ms: float | None  # over the new connections
+    tls_p50_ms: float | None      # over the new connections' handshakes (https)
     achieved_rate: float | None  # (sends - 1) / (last send - first send): the send rate actually achieved
     duration_s: float
 
@@ -101,6 +110,8 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
     n = len(samples)
     latencies = sorted(s.latency_ms for s in samples if s.latency_ms is not None)
     ttfbs = sorted(s.ttfb_ms for s in samples if s.latency_ms is not None and s.ttfb_ms is not None)
+    connects = sorted(s.connect_ms for s in samples if s.connect_ms is not None)
+    handshakes = sorted(s.tls_ms for s in samples if s.tls_ms is not None)
     # Every sample without an expected status is an error, transport failures included.
     errors = sum(1 for s in samples if s.status is None or s.status not in expect_status)
     sends = sorted(s.sent_s for s in samples if s.sent_s is not None)
@@ -122,7 +133,11 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
         p95_ms=pct(0.95),
         p99_ms=pct(0.99),
         max_ms=latencies[-1] if latencies else None,
+        ttfb_p50_ms=percentile(ttfbs, 0.50) if ttfbs else None,
         ttfb_p95_ms=percentile(ttfbs, 0.95) if ttfbs else None,
+        connects=len(connects),
+        connect_p50_ms=percentile(connects, 0.50) if connects else None,
+        tls_p50_ms=percentile(handshakes, 0.50) if handshakes else None,
         achieved_rate=(len(sends) - 1) / span if span > 0 else None,
         duration_s=duration_s,
     )
@@ -146,19 +161,20 @@ def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: flo
 
 def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, duration_s: float | None = None,
                   method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
-                  max_inflight: int = 256, verify: bool | ssl.SSLContext = True) -> tuple[list[Sample], float]:
+                  max_inflight: int = 256, verify: bool | ssl.SSLContext = True,
+                  busy_poll: bool = True) -> tuple[list[Sample], float]:
     """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s)."""
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
     _check(url, timeout_s, max_inflight, "max_inflight")
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
     with _steady_runtime():
-        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify))
+        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, busy_poll))
 
 
 def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
                     method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
-                    verify: bool | ssl.SSLContext = True) -> tuple[list[Sample], float]:
+                    verify: bool | ssl.SSLContext = True, busy_poll: bool = True) -> tuple[list[Sample], float]:
     """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s)."""
     if (requests is None) == (duration_s is None):
         raise ValueError("give exactly one of requests and duration_s")
@@ -170,7 +186,7 @@ def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, 
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)
     with _steady_runtime():
-        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify))
+        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, busy_poll))
 
 
 @contextmanager
@@ -245,7 +261,7 @@ class _Attempt:
             # Neither an answer nor an error: cancelled when the run's time was up.
             error=None if answered else (self.error or "timeout"),
             connect_ms=ms(marks.get(_CONNECT_STARTED), marks.get(_CONNECT_DONE)),
-            tls_ms=ms(marks.get("connection.start_tls.started"), marks.get("connection.start_tls.complete")),
+            tls_ms=ms(marks.get(_TLS_STARTED), marks.get(_TLS_DONE)),
             ttfb_ms=ms(self.sent, marks.get(_HEADERS_DONE, self.headers_at)),
             total_ms=ms(self.sent, self.done) if answered else None,
             sent_s=None if self.sent is None else self.sent - t0,
@@ -267,8 +283,15 @@ def use_raw(url: str, method: str = "GET", headers: Mapping[str, str] | None = N
 def _client(job: _Job, width: int, verify: bool | ssl.SSLContext) -> httpx.AsyncClient | rawhttp.Pool:
     # One keep-alive connection per possible in-flight request, so the pool never queues one.
     if use_raw(job.url, job.method, job.headers):
-        return rawhttp.Pool(job.url, max_idle=width)
+        tls = job.url[:6].lower() == "https:"
+        return rawhttp.Pool(job.url, max_idle=width, ssl_context=_ssl_context(verify) if tls else None)
     return _httpx_client(width, job.timeout_s, verify)
+
+
+def _ssl_context(verify: bool | ssl.SSLContext) -> ssl.SSLContext:
+    # httpx's own recipe for a bool (certifi's roots, SSL_CERT_FILE/SSL_CERT_DIR honoured), so a
+    # target verifies the same whichever client samples it.
+    return verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
 
 
 def _httpx_client(width: int, timeout_s: float, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
@@ -295,10 +318,10 @@ async def _fetch_raw(pool: rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
         attempt.error = exc.kind
     finally:  # also when cancelled at the end of the run: what was measured so far stays
         attempt.headers_at = timings.headers
-        if timings.connect_started is not None:
-            attempt.marks[_CONNECT_STARTED] = timings.connect_started
-            if timings.connect_done is not None:
-                attempt.marks[_CONNECT_DONE] = timings.connect_done
+        for name, value in ((_CONNECT_STARTED, timings.connect_started), (_CONNECT_DONE, timings.connect_done),
+                            (_TLS_STARTED, timings.tls_started), (_TLS_DONE, timings.tls_done)):
+            if value is not None:
+                attempt.marks[name] = value
 
 
 async def _fetch_httpx(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) -> None:
@@ -340,6 +363,15 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:
         await asyncio.sleep(0)  # yields to the loop, so responses keep being read meanwhile
 
 
+async def _keep_hot() -> None:
+    # An idle event loop blocks in epoll, and waking a parked process (a halted vCPU, a deep
+    # C-state) costs 0.2-1 ms on small VMs: that lands in every sample, on the scheduler's send and
+    # on each answer's read. Always having a ready task makes the loop poll instead of block, at
+    # the price of one busy core for the length of the run.
+    while True:
+        await asyncio.sleep(0)
+
+
 async def _warm_up(loop: asyncio.AbstractEventLoop) -> None:
     # Every new connection resolves its host on the default executor; start that thread before
     # the clock does, so the first sample does not pay for it. No traffic is sent.
@@ -356,7 +388,7 @@ async def _finish(tasks: Sequence[asyncio.Task[None]]) -> None:
 
 
 async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
-                     verify: bool | ssl.SSLContext) -> tuple[list[Sample], float]:
+                     verify: bool | ssl.SSLContext, busy_poll: bool) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     slots = asyncio.Semaphore(max_inflight)
     attempts: list[_Attempt] = []
@@ -368,6 +400,7 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
 
     async with _client(job, max_inflight, verify) as client:
         await _warm_up(loop)
+        hot = [asyncio.create_task(_keep_hot())] if busy_poll else []
         t0 = loop.time()
         hard_end = t0 + max(count - 1, 0) / rate + job.timeout_s
         try:
@@ -382,13 +415,13 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
             if tasks:
                 await asyncio.wait(tasks, timeout=max(hard_end - loop.time(), 0))
         finally:
-            await _finish(tasks)
+            await _finish(hot + tasks)
         elapsed = loop.time() - t0
     return [a.sample(t0) for a in attempts], elapsed
 
 
 async def _closed_loop(job: _Job, concurrency: int, requests: int | None, duration_s: float | None,
-                       verify: bool | ssl.SSLContext) -> tuple[list[Sample], float]:
+                       verify: bool | ssl.SSLContext, busy_poll: bool) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     attempts: list[_Attempt] = []
     remaining = requests
@@ -408,6 +441,7 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
 
     async with _client(job, concurrency, verify) as client:
         await _warm_up(loop)
+        hot = [asyncio.create_task(_keep_hot())] if busy_poll else []
         t0 = loop.time()
         stop_at = None if duration_s is None else t0 + duration_s
         tasks = [asyncio.create_task(worker(stop_at)) for _ in range(concurrency)]
@@ -416,6 +450,6 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
             hard_end = None if stop_at is None else stop_at + job.timeout_s
             await asyncio.wait(tasks, timeout=None if hard_end is None else max(hard_end - loop.time(), 0))
         finally:
-            await _finish(tasks)
+            await _finish(hot + tasks)
         elapsed = loop.time() - t0
     return [a.sample(t0) for a in attempts], elapsed

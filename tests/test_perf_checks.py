@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import RUNBOOK
 from tests.hostile import closed_port
+from tests.tls_server import CertFactory, TlsServer  # at import: pytester drops modules first imported inside a test
 
 PROFILE = """\
 service: perf
@@ -33,6 +34,7 @@ def test_healthy_service_meets_every_budget(service, run_checks):
     assert set(run.outcomes().values()) == {"passed"}
     slo = run.check("slo::open")["measurements"]
     assert slo["n"] == 60 and slo["requested"] == 60 and slo["error_ratio"] == "0"
+    assert slo["tls_p50_ms"] is None and slo["connects"] >= 1 and slo["ttfb_p50_ms"] <= slo["p50_ms"]
     assert run.check("benchmark::items")["measurements"]["rounds"] == 20
     assert (run.report_dir / "benchmark.json").exists()  # pytest-benchmark's own JSON, next to ours
     html = (run.report_dir / "report.html").read_text()
@@ -98,3 +100,32 @@ def test_slo_profile_errors(run_checks, bad):
     profile = f"service: s\nslo:\n  - {{name: a, path: /, {bad}, p95_ms: 100}}\n"
     run = run_checks("--base-url", "http://127.0.0.1:9", profile=profile)
     assert run.ret == 4 and "slo[0]" in run.output
+
+
+HTTPS_PROFILE = """\
+service: secure-perf
+runbook: RUNBOOK.md
+http: {ca_file: ca.pem}
+defaults:
+  slo: {runbook: "API Not Responding", severity: critical}
+slo:
+  - {name: tls-open, path: /, requests: 20, rate_per_s: 40, p95_ms: 1000, max_error_ratio: 0}
+"""
+
+
+def test_slo_over_https_verifies_like_every_other_check(run_checks, pytester):
+    """The sampler's own client takes the profile's CA: trusted passes; untrusted fails as `tls`."""
+    certs = CertFactory(pytester.path)
+    with TlsServer(*certs.leaf("slo"), keep_alive=True) as server:
+        trusted = run_checks("--base-url", server.base_url, "-k", "slo", profile=HTTPS_PROFILE, runbook=RUNBOOK)
+        untrusted = run_checks("--base-url", server.base_url, "-k", "slo",
+                               profile=HTTPS_PROFILE.replace("http: {ca_file: ca.pem}\n", ""), runbook=RUNBOOK)
+    check = trusted.check("slo::tls-open")
+    assert check["outcome"] == "passed", check
+    measured = check["measurements"]
+    assert measured["n"] == 20 and measured["error_ratio"] == "0"
+    assert measured["connects"] >= 1 and measured["tls_p50_ms"] > 0 and measured["connect_p50_ms"] > 0  # phases timed apart
+    check = untrusted.check("slo::tls-open")
+    assert check["outcome"] == "failed" and check["reason"] == "tls", check
+    assert "no answered samples: 20 of 20 failed with tls" in check["message"]
+    assert check["runbook"]["anchor"] == "api-not-responding"

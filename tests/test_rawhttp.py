@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -32,6 +33,17 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def _fds_back_to(before: int) -> bool:
+    """Whether the open fds return to `before` within 2 s: a loopback server in this process closes
+    its end of a connection only after it has read the client's close, on its own thread."""
+    deadline = time.monotonic() + 2
+    while _fds() > before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 @pytest.fixture
@@ -172,7 +184,7 @@ def test_keep_alive_reuses_one_connection(delay_url: str) -> None:
     answers, opened = run(main())
     assert opened == 1 and [r.reused for r in answers] == [False] + [True] * 4
     assert answers[0].connect_ms is not None and all(r.connect_ms is None for r in answers[1:])
-    assert _fds() <= before  # the connection is closed with the pool
+    assert _fds_back_to(before)  # the connection is closed with the pool
 
 
 def test_connection_close_is_honoured(delay_url: str) -> None:
@@ -219,7 +231,7 @@ def test_big_body_is_capped_and_the_connection_dropped() -> None:
         response, idle = run(main())
     assert response.status == 200 and response.truncated
     assert rawhttp.MAX_BODY < response.body_bytes <= rawhttp.MAX_BODY + 64 * 1024
-    assert idle == 0 and _fds() <= before
+    assert idle == 0 and _fds_back_to(before)
 
 
 def test_body_under_the_cap_is_read_to_the_end() -> None:
@@ -305,7 +317,7 @@ def test_cancelled_request_closes_its_connection() -> None:
             await pool.aclose()
 
         run(main())
-    assert _fds() <= before  # the server's end is in this process too: counted once it stopped
+    assert _fds_back_to(before)  # the server's end is in this process too: counted once it stopped
 
 
 def test_timings_are_filled_in(delay_url: str) -> None:
@@ -321,11 +333,79 @@ def test_timings_are_filled_in(delay_url: str) -> None:
     assert t.sent <= t.connect_started <= t.connect_done <= t.headers <= t.done
 
 
+# -- TLS ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.tls_server import CertFactory
+
+    return CertFactory(tmp_path_factory.mktemp("certs"))
+
+
+def _https(url: str, context: ssl.SSLContext | None, requests: int = 1) -> tuple[list[rawhttp.Response], int]:
+    async def main() -> tuple[list[rawhttp.Response], int]:
+        async with Pool(url, ssl_context=context) as pool:
+            answers = [await pool.request("GET", timeout_s=5) for _ in range(requests)]
+            return answers, pool.opened
+
+    return run(main())
+
+
+def test_https_handshake_is_timed_apart_and_the_connection_kept(certs: Any) -> None:
+    from tests.tls_server import TlsServer
+
+    trusted = ssl.create_default_context(cafile=str(certs.ca_file))
+    with TlsServer(*certs.leaf("raw-ka"), keep_alive=True) as server:
+        answers, opened = _https(server.base_url + "/", trusted, requests=3)
+    assert [a.status for a in answers] == [200] * 3 and opened == 1
+    first, second = answers[0], answers[1]
+    assert first.connect_ms is not None and first.tls_ms is not None and not first.reused
+    t = first.timings
+    assert t.connect_started <= t.connect_done <= t.tls_started <= t.tls_done <= t.headers  # type: ignore[operator]
+    assert second.reused and second.tls_ms is None and second.connect_ms is None
+    assert first.body_bytes == len(b'{"status": "ok"}')
+
+
+@pytest.mark.parametrize(("hosts", "context", "cause"), [
+    (("127.0.0.1",), None, "certificate verification failed"),          # the test CA is not in the system store
+    (("localhost",), "trusted", "certificate verification failed: IP address mismatch"),
+])
+def test_https_certificate_problems_are_tls_errors(certs: Any, hosts: tuple[str, ...], context: str | None,
+                                                   cause: str) -> None:
+    from tests.tls_server import TlsServer
+
+    trusted = ssl.create_default_context(cafile=str(certs.ca_file)) if context else None
+    before = _fds()
+    with TlsServer(*certs.leaf("raw-" + hosts[0], hosts=hosts)) as server:
+        with pytest.raises(RawHTTPError) as caught:
+            _https(server.base_url + "/", trusted)
+    assert caught.value.kind == "tls" and str(caught.value).startswith(cause)
+    assert _fds_back_to(before)
+
+
+def test_https_to_a_plain_http_server_is_a_tls_error() -> None:
+    def plain(conn: socket.socket, server: RawServer) -> None:  # answers the ClientHello as HTTP
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.close()
+
+    with RawServer(plain) as server:
+        with pytest.raises(RawHTTPError) as caught:
+            _https(server.base_url.replace("http://", "https://"), None)
+    assert caught.value.kind == "tls" and "handshake" in str(caught.value)
+
+
+def test_https_silent_server_times_out_in_the_handshake() -> None:
+    with RawServer(silent) as server:
+        kind, took = _fail(server.base_url.replace("http://", "https://"), timeout_s=0.5)
+    assert kind == "timeout" and 0.5 <= took <= 0.5 + 1
+
+
 # -- which client the sampler uses ----------------------------------------------------------------
 
 def test_sampler_client_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sampler.use_raw("http://127.0.0.1:8080/x?y=1")
-    assert not sampler.use_raw("https://127.0.0.1/")
+    assert sampler.use_raw("https://127.0.0.1/")
     assert not sampler.use_raw("http://user:pw@127.0.0.1/")
     assert not sampler.use_raw("http://127.0.0.1/", headers={"X-Bad": "a\r\nb"})
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
@@ -333,9 +413,13 @@ def test_sampler_client_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HTTP_PROXY")
     monkeypatch.setattr(sampler, "CLIENT", "httpx")
     assert not sampler.use_raw("http://127.0.0.1/")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setattr(sampler, "CLIENT", "auto")
+    assert not sampler.use_raw("https://127.0.0.1/")
+    monkeypatch.delenv("HTTPS_PROXY")
     monkeypatch.setattr(sampler, "CLIENT", "raw")
     with pytest.raises(ValueError):
-        sampler.run_open_loop("https://127.0.0.1:9/", rate_per_s=10, requests=1)
+        sampler.run_open_loop("http://user:pw@127.0.0.1:9/", rate_per_s=10, requests=1)
 
 
 def test_sampler_through_rawhttp(delay_url: str) -> None:

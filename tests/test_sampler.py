@@ -130,8 +130,9 @@ def test_summarize_of_nothing() -> None:
 
 # -- open loop ----------------------------------------------------------------------------------
 
-def test_open_loop_keeps_its_rate_and_sees_the_delay(serve: Start) -> None:
-    samples, elapsed = run_open_loop(serve(20), rate_per_s=50, requests=40)
+@pytest.mark.parametrize("busy_poll", [True, False], ids=["busy-poll", "sleeping-loop"])
+def test_open_loop_keeps_its_rate_and_sees_the_delay(serve: Start, busy_poll: bool) -> None:
+    samples, elapsed = run_open_loop(serve(20), rate_per_s=50, requests=40, busy_poll=busy_poll)
     stats = summarize(samples, {200}, requested=40, duration_s=elapsed)
     assert stats.n == 40 and stats.answered == 40
     assert stats.error_ratio == 0
@@ -211,7 +212,7 @@ def test_phases(serve: Start) -> None:
         assert s.tls_ms is None
 
 
-def test_tls_phase_and_tls_error(tmp_path: Path) -> None:
+def test_tls_phase_and_tls_error(tmp_path: Path, client_path: str) -> None:
     from tests.tls_server import CertFactory, TlsServer
 
     certs = CertFactory(tmp_path)
@@ -240,8 +241,9 @@ def test_arguments_are_checked() -> None:
 
 # -- closed loop --------------------------------------------------------------------------------
 
-def test_closed_loop_concurrency(serve: Start) -> None:
-    samples, elapsed = run_closed_loop(serve(20), concurrency=4, requests=40)
+@pytest.mark.parametrize("busy_poll", [True, False], ids=["busy-poll", "sleeping-loop"])
+def test_closed_loop_concurrency(serve: Start, busy_poll: bool) -> None:
+    samples, elapsed = run_closed_loop(serve(20), concurrency=4, requests=40, busy_poll=busy_poll)
     stats = summarize(samples, {200}, requested=40, duration_s=elapsed)
     assert stats.n == 40 and stats.answered == 40 and stats.error_ratio == 0
     assert all(s.latency_ms is not None and s.latency_ms >= 20 for s in samples)

@@ -89,13 +89,18 @@ class _Ok(BaseHTTPRequestHandler):
         pass
 
 
+class _OkKeepAlive(_Ok):
+    protocol_version = "HTTP/1.1"  # answers carry Content-Length, so the connection stays open
+
+
 class _ThreadingHTTPServer6(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
 class TlsServer:
     def __init__(self, cert: Path, key: Path, *, host: str = "127.0.0.1", minimum_version: ssl.TLSVersion | None = None,
-                 maximum_version: ssl.TLSVersion | None = None, ciphers: str | None = None) -> None:
+                 maximum_version: ssl.TLSVersion | None = None, ciphers: str | None = None,
+                 keep_alive: bool = False) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         if ciphers is not None:
@@ -105,7 +110,7 @@ class TlsServer:
         if maximum_version is not None:
             context.maximum_version = maximum_version
         server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
-        self.httpd = server_class((host, 0), _Ok)
+        self.httpd = server_class((host, 0), _OkKeepAlive if keep_alive else _Ok)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port: int = self.httpd.server_address[1]
         self.base_url = f"https://[{host}]:{self.port}" if ":" in host else f"https://{host}:{self.port}"

@@ -30,6 +30,7 @@ class SloCase(Case):
     concurrency: int | None = None  # closed loop
     expect_status: tuple[int, ...] = (200,)
     timeout_s: float = 5.0
+    busy_poll: bool = True
     fail: Mapping[str, Decimal] = field(default_factory=dict)  # "p95_ms" -> 400, "max_error_ratio" -> 0.01
     warn: Mapping[str, Decimal] = field(default_factory=dict)
 
@@ -58,6 +59,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
             concurrency=entry.get("concurrency", None if "rate_per_s" in entry else 1),
             expect_status=status_set(entry.get("expect_status")),
             timeout_s=float(entry.get("timeout_s", b.profile.http.timeout_s)),
+            busy_poll=entry.get("busy_poll", True),
             fail=limits, warn=warn,
         ))
     b.unique(cases, [("slo", i, "name") for i in range(len(cases))])
@@ -72,7 +74,7 @@ def run(case: SloCase, http: CheckHttp) -> None:
     if http.auth is not None and http.auth.keys:
         headers[http.auth.header] = http.auth.header_value(http.auth.keys[0])
     common = dict(requests=case.requests, duration_s=case.duration_s, method=case.method, headers=headers,
-                  timeout_s=case.timeout_s, verify=http.client.verify)
+                  timeout_s=case.timeout_s, verify=http.client.verify, busy_poll=case.busy_poll)
     if case.rate_per_s is not None:
         samples, elapsed = run_open_loop(url, rate_per_s=case.rate_per_s, **common)
         requested = planned_requests(rate_per_s=case.rate_per_s, requests=case.requests, duration_s=case.duration_s)
@@ -153,7 +155,9 @@ def _evidence(case: SloCase, http: CheckHttp, samples: list[Any], stats: Any, mo
                         request_id="(sampled)", elapsed_ms=stats.p50_ms)
     evidence.body_excerpt = (f"{mode}: n={stats.n} of {stats.requested}, answers {dict(statuses)}, "
                              f"p50 {_ms(stats.p50_ms)}, p95 {_ms(stats.p95_ms)}, p99 {_ms(stats.p99_ms)}, "
-                             f"max {_ms(stats.max_ms)}, ttfb p95 {_ms(stats.ttfb_p95_ms)}, "
+                             f"max {_ms(stats.max_ms)}, ttfb p50 {_ms(stats.ttfb_p50_ms)} p95 {_ms(stats.ttfb_p95_ms)}, "
+                             f"{stats.connects} new connections (connect p50 {_ms(stats.connect_p50_ms)}, "
+                             f"TLS p50 {_ms(stats.tls_p50_ms)}), "
                              f"rate {stats.achieved_rate or 0:.1f}/s over {stats.duration_s:.2f} s")
     http.evidence.append(evidence)
     return evidence
