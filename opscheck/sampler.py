@@ -393,6 +393,9 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
     slots = asyncio.Semaphore(max_inflight)
     attempts: list[_Attempt] = []
     tasks: list[asyncio.Task[None]] = []
+    # Only the requests still in flight: asyncio.wait() walks every task it is given before it
+    # yields, and over all of a 2000-request run's tasks that stalled the last sends by ~7 ms.
+    in_flight: set[asyncio.Task[None]] = set()
 
     async def one(attempt: _Attempt) -> None:
         async with slots:  # waiting here still counts: latency runs from `due`
@@ -411,9 +414,12 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
                 attempts.append(attempt)
                 if loop.time() >= hard_end:
                     continue  # an overloaded loop fell that far behind: recorded as a timeout, not sent
-                tasks.append(asyncio.create_task(one(attempt)))  # late ones go out at once (catch up)
-            if tasks:
-                await asyncio.wait(tasks, timeout=max(hard_end - loop.time(), 0))
+                task = asyncio.create_task(one(attempt))  # late ones go out at once (catch up)
+                tasks.append(task)
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=max(hard_end - loop.time(), 0))
         finally:
             await _finish(hot + tasks)
         elapsed = loop.time() - t0
