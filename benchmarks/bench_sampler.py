@@ -1,6 +1,6 @@
 """opscheck's latency sampler vs wrk and hey, side by side, against a server with a known delay.
 
-    python benchmarks/bench_sampler.py [--delay-ms 20] [--rate 200] [--seconds 10] [--hey-workers 10]
+    python benchmarks/bench_sampler.py [--delay-ms 20] [--rate 200] [--seconds 10] [--hey-workers N] [--hey-also 10]
 
 Each tool gets a fresh benchmarks/delay_server.py process on 127.0.0.1 (its own process, so it
 never competes with the sampler for the GIL) that sleeps --delay-ms before answering and reports
@@ -10,7 +10,12 @@ its own time beyond that delay. The tools run one after another, never at once:
   with busy polling (the default) and once with `busy_poll: false` (the loop sleeps between events);
 - wrk: closed loop, `wrk -t1 -c4 -d{seconds}s --latency` (prints p50/p90/p99, no p95);
 - hey: `hey -z {seconds}s -q {rate/c} -c {c} -o csv`; p50/p95/p99 computed here from its
-  per-request CSV with opscheck's percentile() (the CSV has 0.1 ms resolution);
+  per-request CSV with opscheck's percentile() (the CSV has 0.1 ms resolution). By default c is the
+  fewest workers that can hold the rate (rate x delay x 1.25, rounded up: 5 at 200/s and 20 ms),
+  so that as little of hey's own scheduling as possible lands in its figures: against the same 20 ms
+  server its p50 was ~0.6 ms lower at c=5 than at c=10 (p99 22.9-25.7 ms at c=5, 23.0-27.1 ms at
+  c=10 over three runs each, where wrk measured 20.9-21.0). `--hey-also` adds a column at another
+  c (default 10), to show that spread;
 - overhead: opscheck again against a 0 ms server: its p50 there is the cost of one measured
   request (scheduler lateness, client work, event loop, loopback TCP, server handling), for http
   and, when `cryptography` is installed (the dev extra), for https with rawhttp and with httpx.
@@ -26,6 +31,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -189,7 +195,7 @@ def run_hey(url: str, rate: float, seconds: float, workers: int) -> Result:
     offsets = sorted(float(r["offset"]) for r in rows)
     rate_done = (len(offsets) - 1) / (offsets[-1] - offsets[0]) if len(offsets) > 1 and offsets[-1] > offsets[0] else None
     pct = {q: percentile(latencies, q / 100) if latencies else None for q in (50, 90, 95, 99)}
-    return Result("hey", f"c={workers}, q={rate / workers:g}/s each", len(rows), len(rows) - len(latencies),
+    return Result(f"hey c={workers}", f"c={workers}, q={rate / workers:g}/s each", len(rows), len(rows) - len(latencies),
                   pct[50], pct[90], pct[95], pct[99], rate_done, cpu_pct=cpu_pct, notes=["hey's CSV has 0.1 ms resolution"])
 
 
@@ -210,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second (opscheck, hey)")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--hey-workers", type=int, default=10,
-                        help="hey -c; each worker is limited to rate/c per second and waits for its answer")
+    parser.add_argument("--hey-workers", type=int, default=0,
+                        help="hey -c (default: the fewest that hold the rate); each worker is limited to rate/c "
+                             "per second and waits for its answer")
+    parser.add_argument("--hey-also", type=int, default=10, help="hey again with this -c, as its own column (0: no)")
     args = parser.parse_args(argv)
     delay, rate, seconds = args.delay_ms, args.rate, args.seconds
+    hey_workers = args.hey_workers or max(1, math.ceil(rate * delay / 1000 * 1.25))
     max_s = seconds + 2 * SLACK_S
 
     results: list[Result] = []
@@ -223,12 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_opscheck(server.url, rate, seconds, busy_poll=busy_poll))
         results[-1].server_extra_ms = server.stats.get("own_p50_ms")
     failed: list[str] = []
-    for tool in ("wrk", "hey"):
+    tools = [("wrk", 0), ("hey", hey_workers)] + ([("hey", args.hey_also)] if args.hey_also not in (0, hey_workers) else [])
+    for tool, workers in tools:
         if tool in missing:
             continue
         with DelayServerProcess(delay, max_s) as server:
             try:
-                result = run_wrk(server.url, seconds) if tool == "wrk" else run_hey(server.url, rate, seconds, args.hey_workers)
+                result = run_wrk(server.url, seconds) if tool == "wrk" else run_hey(server.url, rate, seconds, workers)
             except (subprocess.SubprocessError, ValueError) as exc:  # a failed or hung tool loses its column only
                 failed.append(f"{tool}: {exc}")
                 continue
@@ -266,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         if ours.p99 is not None and other.p99:
             off_pct = (ours.p99 - other.p99) / other.p99 * 100
             verdicts.append((f"p99 within 10 % of {name}'s", f"{off_pct:+.1f} %", "PASS" if abs(off_pct) <= 10 else "FAIL"))
+    wrk = others.get("wrk")
+    for name, other in others.items():  # context: how far the reference tools are from each other
+        if name != "wrk" and wrk is not None and wrk.p99 and other.p99:
+            verdicts.append((f"(context, not a target) {name}'s p99 vs wrk's", f"{(other.p99 - wrk.p99) / wrk.p99 * 100:+.1f} %",
+                             "info"))
 
     cols = results
     print(f"\n### Latency sampler vs wrk and hey: {delay:g} ms injected delay, {seconds:g} s each, 127.0.0.1\n")
@@ -293,9 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     for target, measured, result in verdicts:
         print(f"| {target} | {measured} | {result} |")
-    for r in results:
-        for note in r.notes:
-            print(f"\nNote ({r.name}): {note}.", end="")
+    for note in dict.fromkeys(note for r in results for note in r.notes):
+        print(f"\nNote: {note}.", end="")
     for failure in failed:
         print(f"\nFailed, column skipped: {failure}", end="")
     if missing:
