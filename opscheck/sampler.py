@@ -51,6 +51,10 @@ _CONNECT_STARTED = "connection.connect_tcp.started"
 _CONNECT_DONE = "connection.connect_tcp.complete"
 _TLS_STARTED = "connection.start_tls.started"
 _TLS_DONE = "connection.start_tls.complete"
+# No run goes on longer than this, whatever it was asked (the profile's own cap on duration_s):
+# a closed loop of many requests against a server that answers each one at its timeout would
+# otherwise last requests * timeout_s / concurrency.
+MAX_RUN_S = 600.0
 # Which client the samplers use: "auto" (rawhttp for the http:// requests it supports, else httpx),
 # "raw" (rawhttp or ValueError) or "httpx" (always). Module-level so tests can force either path.
 CLIENT = "auto"
@@ -165,6 +169,9 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
                   busy_poll: bool = True) -> tuple[list[Sample], float]:
     """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s)."""
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
+    if (count - 1) / rate_per_s > MAX_RUN_S:
+        raise ValueError(f"{count} requests at {rate_per_s:g}/s take {(count - 1) / rate_per_s:g} s, "
+                         f"more than the {MAX_RUN_S:g} s a run may last")
     _check(url, timeout_s, max_inflight, "max_inflight")
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
@@ -175,7 +182,9 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
 def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
                     method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
                     verify: bool | ssl.SSLContext = True, busy_poll: bool = True) -> tuple[list[Sample], float]:
-    """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s)."""
+    """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s).
+
+    A run for `requests` stops sending after MAX_RUN_S; what was not sent by then is missing."""
     if (requests is None) == (duration_s is None):
         raise ValueError("give exactly one of requests and duration_s")
     if requests is not None and requests < 0:
@@ -432,10 +441,10 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
     attempts: list[_Attempt] = []
     remaining = requests
 
-    async def worker(stop_at: float | None) -> None:
+    async def worker(stop_at: float) -> None:
         nonlocal remaining
         while True:
-            if stop_at is not None and loop.time() >= stop_at:
+            if loop.time() >= stop_at:
                 return
             if remaining is not None:
                 if remaining <= 0:
@@ -449,12 +458,10 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
         await _warm_up(loop)
         hot = [asyncio.create_task(_keep_hot())] if busy_poll else []
         t0 = loop.time()
-        stop_at = None if duration_s is None else t0 + duration_s
+        stop_at = t0 + min(duration_s if duration_s is not None else math.inf, MAX_RUN_S)
         tasks = [asyncio.create_task(worker(stop_at)) for _ in range(concurrency)]
         try:
-            # Each request is bounded by timeout_s, so a count-bounded run is bounded too.
-            hard_end = None if stop_at is None else stop_at + job.timeout_s
-            await asyncio.wait(tasks, timeout=None if hard_end is None else max(hard_end - loop.time(), 0))
+            await asyncio.wait(tasks, timeout=max(stop_at + job.timeout_s - loop.time(), 0))
         finally:
             await _finish(hot + tasks)
         elapsed = loop.time() - t0

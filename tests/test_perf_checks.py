@@ -95,11 +95,16 @@ def test_no_samples_is_a_failure_never_a_pass(run_checks):
     assert "no answered samples: 60 of 60 failed with connect" in check["message"]
 
 
-@pytest.mark.parametrize("bad", ["requests: 10, duration_s: 2", "rate_per_s: 5, concurrency: 2, requests: 3"])
-def test_slo_profile_errors(run_checks, bad):
+@pytest.mark.parametrize(("bad", "cause"), [
+    ("requests: 10, duration_s: 2", "give exactly one of `requests` and `duration_s`"),
+    ("rate_per_s: 5, concurrency: 2, requests: 3", "not both"),
+    ("rate_per_s: 1, requests: 100000", "100000 requests at 1/s take 99999 s; a run may last at most 600 s"),
+])
+def test_slo_profile_errors(run_checks, bad, cause):
     profile = f"service: s\nslo:\n  - {{name: a, path: /, {bad}, p95_ms: 100}}\n"
     run = run_checks("--base-url", "http://127.0.0.1:9", profile=profile)
-    assert run.ret == 4 and "slo[0]" in run.output
+    assert run.ret == 4 and "opscheck.yaml:3: slo[0]" in run.output and cause in run.output, run.output
+    assert "Traceback" not in run.stdout + run.stderr
 
 
 HTTPS_PROFILE = """\

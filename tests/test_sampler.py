@@ -259,3 +259,15 @@ def test_closed_loop_duration_is_bounded(serve: Start, refused_url: str) -> None
     assert samples and all(s.scheduled_s < 0.3 for s in samples) and elapsed <= 0.3 + 1.0
     samples, _ = run_closed_loop(refused_url, concurrency=2, requests=6, timeout_s=1.0)
     assert len(samples) == 6 and {s.error for s in samples} == {"connect"}
+
+
+def test_a_run_never_outlasts_the_cap(serve: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed loop for many requests against a slow server stops sending at the cap; the rest is
+    missing (which the SLO check fails). An open loop that plans past the cap is refused up front."""
+    monkeypatch.setattr(sampler, "MAX_RUN_S", 0.5)
+    started = time.monotonic()
+    samples, elapsed = run_closed_loop(serve(200), concurrency=2, requests=1000, timeout_s=1.0)
+    assert time.monotonic() - started <= 0.5 + 1.0 + 1.0
+    assert 2 <= len(samples) < 1000 and all(s.scheduled_s < 0.5 for s in samples)
+    with pytest.raises(ValueError, match="more than the 0.5 s a run may last"):
+        run_open_loop(serve(0), rate_per_s=10, requests=10)

@@ -45,6 +45,14 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
         if "rate_per_s" in entry and "concurrency" in entry:
             b.problem(path, "give `rate_per_s` (open loop) or `concurrency` (closed loop), not both")
             continue
+        if "rate_per_s" in entry and "requests" in entry:
+            from opscheck.sampler import MAX_RUN_S
+
+            planned_s = (entry["requests"] - 1) / entry["rate_per_s"]
+            if planned_s > MAX_RUN_S:
+                b.problem((*path, "requests"), f"{entry['requests']} requests at {entry['rate_per_s']:g}/s take "
+                          f"{planned_s:g} s; a run may last at most {MAX_RUN_S:g} s")
+                continue
         limits = {k: to_decimal(entry[k]) for k in (*LATENCY_KEYS, "max_error_ratio") if k in entry}
         if not limits:
             b.problem(path, f"an SLO needs at least one threshold ({', '.join(LATENCY_KEYS)}, max_error_ratio)")
