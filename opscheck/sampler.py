@@ -12,8 +12,10 @@ is most of the error of a 20 ms measurement), verifying TLS exactly as httpx wou
 `verify`; anything rawhttp does not send exactly as httpx would (credentials in the URL, a proxy in
 the environment, odd headers) goes through httpx.AsyncClient. `CLIENT` forces either path.
 
-Busy polling (the default): while a run lasts, the event loop polls instead of sleeping, which
-costs one core for the run's length and keeps process wake-ups out of every sample.
+Busy polling (the default wherever this process may use two or more CPUs): while a run lasts, the
+event loop polls instead of sleeping, which costs one core for the run's length and keeps process
+wake-ups out of every sample. On a single CPU it would take that CPU from a service on the same
+machine, so there the default is off.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import importlib
 import importlib.util
 import itertools
 import math
+import os
 import ssl
 import statistics
 import sys
@@ -166,7 +169,7 @@ def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: flo
 def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, duration_s: float | None = None,
                   method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
                   max_inflight: int = 256, verify: bool | ssl.SSLContext = True,
-                  busy_poll: bool = True) -> tuple[list[Sample], float]:
+                  busy_poll: bool | None = None) -> tuple[list[Sample], float]:
     """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s)."""
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
     if (count - 1) / rate_per_s > MAX_RUN_S:
@@ -176,12 +179,12 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
     with _steady_runtime():
-        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, busy_poll))
+        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, resolve_busy_poll(busy_poll)))
 
 
 def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
                     method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
-                    verify: bool | ssl.SSLContext = True, busy_poll: bool = True) -> tuple[list[Sample], float]:
+                    verify: bool | ssl.SSLContext = True, busy_poll: bool | None = None) -> tuple[list[Sample], float]:
     """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s).
 
     A run for `requests` stops sending after MAX_RUN_S; what was not sent by then is missing."""
@@ -195,7 +198,18 @@ def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, 
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)
     with _steady_runtime():
-        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, busy_poll))
+        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, resolve_busy_poll(busy_poll)))
+
+
+def resolve_busy_poll(asked: bool | None) -> bool:
+    """An explicit choice stands; None means on when this process may run on two or more CPUs."""
+    if asked is not None:
+        return asked
+    try:
+        cpus = len(os.sched_getaffinity(0))  # what this process may use, not what the machine has
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
 
 
 @contextmanager

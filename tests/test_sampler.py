@@ -271,3 +271,13 @@ def test_a_run_never_outlasts_the_cap(serve: Start, monkeypatch: pytest.MonkeyPa
     assert 2 <= len(samples) < 1000 and all(s.scheduled_s < 0.5 for s in samples)
     with pytest.raises(ValueError, match="more than the 0.5 s a run may last"):
         run_open_loop(serve(0), rate_per_s=10, requests=10)
+
+
+def test_busy_poll_default_follows_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    assert sampler.resolve_busy_poll(True) is True and sampler.resolve_busy_poll(False) is False
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert sampler.resolve_busy_poll(None) is False  # one CPU: polling would starve a local service
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert sampler.resolve_busy_poll(None) is True

@@ -30,7 +30,7 @@ class SloCase(Case):
     concurrency: int | None = None  # closed loop
     expect_status: tuple[int, ...] = (200,)
     timeout_s: float = 5.0
-    busy_poll: bool = True
+    busy_poll: bool | None = None  # None: on with two or more CPUs (sampler.resolve_busy_poll)
     fail: Mapping[str, Decimal] = field(default_factory=dict)  # "p95_ms" -> 400, "max_error_ratio" -> 0.01
     warn: Mapping[str, Decimal] = field(default_factory=dict)
 
@@ -67,7 +67,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
             concurrency=entry.get("concurrency", None if "rate_per_s" in entry else 1),
             expect_status=status_set(entry.get("expect_status")),
             timeout_s=float(entry.get("timeout_s", b.profile.http.timeout_s)),
-            busy_poll=entry.get("busy_poll", True),
+            busy_poll=entry.get("busy_poll"),
             fail=limits, warn=warn,
         ))
     b.unique(cases, [("slo", i, "name") for i in range(len(cases))])
