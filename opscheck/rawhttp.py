@@ -50,10 +50,13 @@ class _Stale(Exception):
 class Timings:
     """loop.time() readings of one request, filled in as it goes (None: did not happen)."""
 
-    __slots__ = ("connect_done", "connect_started", "done", "headers", "sent", "tls_done", "tls_started")
+    __slots__ = ("connect_done", "connect_started", "dns_done", "dns_started", "done", "headers", "sent", "tls_done",
+                 "tls_started")
 
     def __init__(self) -> None:
         self.sent: float | None = None
+        self.dns_started: float | None = None
+        self.dns_done: float | None = None
         self.connect_started: float | None = None
         self.connect_done: float | None = None
         self.tls_started: float | None = None
@@ -72,6 +75,11 @@ class Response:
     truncated: bool                 # the body went past MAX_BODY and was not read to its end
     reused: bool                    # sent on a kept-alive connection
     timings: Timings
+
+    @property
+    def dns_ms(self) -> float | None:
+        t = self.timings
+        return None if t.dns_started is None or t.dns_done is None else (t.dns_done - t.dns_started) * 1000
 
     @property
     def connect_ms(self) -> float | None:
@@ -272,14 +280,20 @@ class Pool:
                 return conn, True
             conn.abort()
         loop = asyncio.get_running_loop()
-        timings.connect_started = loop.time()
         timings.connect_done = timings.tls_started = timings.tls_done = None
-        try:
-            reader, writer = await asyncio.open_connection(self.target.host, self.target.port, limit=MAX_HEAD)
-        except socket.gaierror as exc:
-            raise RawHTTPError("dns", f"cannot resolve {self.target.host}: {exc.strerror or exc}") from None
-        except OSError as exc:
-            raise RawHTTPError("connect", f"cannot connect to {self.target.authority}: {exc.strerror or exc}") from None
+        timings.dns_started = loop.time()
+        addresses = await self._resolve(loop)
+        timings.dns_done = timings.connect_started = loop.time()
+        failure: OSError | None = None
+        for family, address in addresses:  # in the resolver's order, as asyncio's own connect does
+            try:
+                reader, writer = await asyncio.open_connection(address, self.target.port, family=family, limit=MAX_HEAD)
+                break
+            except OSError as exc:
+                failure = exc
+        else:
+            cause = (failure.strerror or failure) if failure is not None else "no address"
+            raise RawHTTPError("connect", f"cannot connect to {self.target.authority}: {cause}")
         timings.connect_done = loop.time()
         self.opened += 1
         sock = writer.get_extra_info("socket")
@@ -306,6 +320,23 @@ class Pool:
         conn = _Conn(reader, writer)
         self._busy.add(conn)
         return conn, False
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str]]:
+        """-> [(family, address)]: resolved apart from the connect, so the DNS time is its own phase."""
+        host, port = self.target.host, self.target.port
+        try:  # an IP literal needs no resolver (and no executor hop)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        except (socket.gaierror, UnicodeError):
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                raise RawHTTPError("dns", f"cannot resolve {host}: {exc.strerror or exc}") from None
+            except UnicodeError:
+                raise RawHTTPError("dns", f"cannot resolve {host}: not a valid host name") from None
+        addresses = list(dict.fromkeys((int(family), str(sockaddr[0])) for family, _, _, _, sockaddr in infos))
+        if not addresses:
+            raise RawHTTPError("dns", f"cannot resolve {host}: no addresses")
+        return addresses
 
     def _release(self, conn: _Conn) -> None:
         self._busy.discard(conn)

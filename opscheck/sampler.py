@@ -52,6 +52,8 @@ _SPIN_S = 0.001
 _HEADERS_DONE = "http11.receive_response_headers.complete"
 _CONNECT_STARTED = "connection.connect_tcp.started"
 _CONNECT_DONE = "connection.connect_tcp.complete"
+_DNS_STARTED = "opscheck.dns.started"  # rawhttp's own; httpcore's trace has no separate lookup
+_DNS_DONE = "opscheck.dns.complete"
 _TLS_STARTED = "connection.start_tls.started"
 _TLS_DONE = "connection.start_tls.complete"
 # No run goes on longer than this, whatever it was asked (the profile's own cap on duration_s):
@@ -74,6 +76,7 @@ class Sample:
     ttfb_ms: float | None     # actual send -> response headers
     total_ms: float | None    # actual send -> end of body
     sent_s: float | None = None  # when it actually went out, seconds since the start; None if it never did
+    dns_ms: float | None = None  # name resolution of a new connection (rawhttp only: httpx folds it into connect)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Stats:
     ttfb_p50_ms: float | None
     ttfb_p95_ms: float | None
     connects: int                # new connections opened (keep-alive reuse opens none)
+    dns_p50_ms: float | None      # over the new connections' lookups (rawhttp)
     connect_p50_ms: float | None  # over the new connections
     tls_p50_ms: float | None      # over the new connections' handshakes (https)
     achieved_rate: float | None  # (sends - 1) / (last send - first send): the send rate actually achieved
@@ -118,6 +122,7 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
     latencies = sorted(s.latency_ms for s in samples if s.latency_ms is not None)
     ttfbs = sorted(s.ttfb_ms for s in samples if s.latency_ms is not None and s.ttfb_ms is not None)
     connects = sorted(s.connect_ms for s in samples if s.connect_ms is not None)
+    lookups = sorted(s.dns_ms for s in samples if s.dns_ms is not None)
     handshakes = sorted(s.tls_ms for s in samples if s.tls_ms is not None)
     # Every sample without an expected status is an error, transport failures included.
     errors = sum(1 for s in samples if s.status is None or s.status not in expect_status)
@@ -143,6 +148,7 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
         ttfb_p50_ms=percentile(ttfbs, 0.50) if ttfbs else None,
         ttfb_p95_ms=percentile(ttfbs, 0.95) if ttfbs else None,
         connects=len(connects),
+        dns_p50_ms=percentile(lookups, 0.50) if lookups else None,
         connect_p50_ms=percentile(connects, 0.50) if connects else None,
         tls_p50_ms=percentile(handshakes, 0.50) if handshakes else None,
         achieved_rate=(len(sends) - 1) / span if span > 0 else None,
@@ -288,6 +294,7 @@ class _Attempt:
             ttfb_ms=ms(self.sent, marks.get(_HEADERS_DONE, self.headers_at)),
             total_ms=ms(self.sent, self.done) if answered else None,
             sent_s=None if self.sent is None else self.sent - t0,
+            dns_ms=ms(marks.get(_DNS_STARTED), marks.get(_DNS_DONE)),
         )
 
 
@@ -341,7 +348,8 @@ async def _fetch_raw(pool: rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
         attempt.error = exc.kind
     finally:  # also when cancelled at the end of the run: what was measured so far stays
         attempt.headers_at = timings.headers
-        for name, value in ((_CONNECT_STARTED, timings.connect_started), (_CONNECT_DONE, timings.connect_done),
+        for name, value in ((_DNS_STARTED, timings.dns_started), (_DNS_DONE, timings.dns_done),
+                            (_CONNECT_STARTED, timings.connect_started), (_CONNECT_DONE, timings.connect_done),
                             (_TLS_STARTED, timings.tls_started), (_TLS_DONE, timings.tls_done)):
             if value is not None:
                 attempt.marks[name] = value

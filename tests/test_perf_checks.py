@@ -35,6 +35,7 @@ def test_healthy_service_meets_every_budget(service, run_checks):
     slo = run.check("slo::open")["measurements"]
     assert slo["n"] == 60 and slo["requested"] == 60 and slo["error_ratio"] == "0"
     assert slo["tls_p50_ms"] is None and slo["connects"] >= 1 and slo["ttfb_p50_ms"] <= slo["p50_ms"]
+    assert slo["dns_p50_ms"] is not None and slo["connect_p50_ms"] is not None
     assert run.check("benchmark::items")["measurements"]["rounds"] == 20
     assert (run.report_dir / "benchmark.json").exists()  # pytest-benchmark's own JSON, next to ours
     html = (run.report_dir / "report.html").read_text()

@@ -303,6 +303,19 @@ def test_unresolvable_host_is_a_dns_error() -> None:
     assert _fail("http://no-such-host.invalid/")[0] == "dns"
 
 
+def test_a_name_is_resolved_as_its_own_phase_and_every_address_tried(delay_url: str) -> None:
+    """localhost may resolve to ::1 first, where nothing listens: the next address is tried."""
+    url = delay_url.replace("127.0.0.1", "localhost")
+
+    async def main() -> rawhttp.Response:
+        async with Pool(url) as pool:
+            return await pool.request("GET", timeout_s=5)
+
+    response = run(main())
+    assert response.status == 200
+    assert response.dns_ms is not None and response.connect_ms is not None
+
+
 def test_cancelled_request_closes_its_connection() -> None:
     before = _fds()
     with RawServer(silent) as server:
@@ -328,6 +341,7 @@ def test_timings_are_filled_in(delay_url: str) -> None:
         return timings
 
     t = run(main())
+    assert t.dns_started is not None and t.dns_done is not None and t.dns_started <= t.dns_done <= t.connect_started  # type: ignore[operator]
     assert t.sent is not None and t.connect_started is not None and t.connect_done is not None
     assert t.headers is not None and t.done is not None
     assert t.sent <= t.connect_started <= t.connect_done <= t.headers <= t.done

@@ -164,7 +164,8 @@ def _evidence(case: SloCase, http: CheckHttp, samples: list[Any], stats: Any, mo
     evidence.body_excerpt = (f"{mode}: n={stats.n} of {stats.requested}, answers {dict(statuses)}, "
                              f"p50 {_ms(stats.p50_ms)}, p95 {_ms(stats.p95_ms)}, p99 {_ms(stats.p99_ms)}, "
                              f"max {_ms(stats.max_ms)}, ttfb p50 {_ms(stats.ttfb_p50_ms)} p95 {_ms(stats.ttfb_p95_ms)}, "
-                             f"{stats.connects} new connections (connect p50 {_ms(stats.connect_p50_ms)}, "
+                             f"{stats.connects} new connections (DNS p50 {_ms(stats.dns_p50_ms)}, "
+                             f"connect p50 {_ms(stats.connect_p50_ms)}, "
                              f"TLS p50 {_ms(stats.tls_p50_ms)}), "
                              f"rate {stats.achieved_rate or 0:.1f}/s over {stats.duration_s:.2f} s")
     http.evidence.append(evidence)
