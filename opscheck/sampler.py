@@ -60,7 +60,7 @@ _TLS_DONE = "connection.start_tls.complete"
 # a closed loop of many requests against a server that answers each one at its timeout would
 # otherwise last requests * timeout_s / concurrency.
 MAX_RUN_S = 600.0
-# Which client the samplers use: "auto" (rawhttp for the http:// requests it supports, else httpx),
+# Which client the samplers use: "auto" (rawhttp for the http(s):// requests it supports, else httpx),
 # "raw" (rawhttp or ValueError) or "httpx" (always). Module-level so tests can force either path.
 CLIENT = "auto"
 
