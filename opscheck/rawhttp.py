@@ -65,6 +65,11 @@ class Timings:
         self.done: float | None = None
 
 
+def span_ms(first: float | None, last: float | None) -> float | None:
+    """Milliseconds between two clock readings; None when either did not happen."""
+    return None if first is None or last is None else (last - first) * 1000
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -78,28 +83,23 @@ class Response:
 
     @property
     def dns_ms(self) -> float | None:
-        t = self.timings
-        return None if t.dns_started is None or t.dns_done is None else (t.dns_done - t.dns_started) * 1000
+        return span_ms(self.timings.dns_started, self.timings.dns_done)
 
     @property
     def connect_ms(self) -> float | None:
-        t = self.timings
-        return None if t.connect_started is None or t.connect_done is None else (t.connect_done - t.connect_started) * 1000
+        return span_ms(self.timings.connect_started, self.timings.connect_done)
 
     @property
     def tls_ms(self) -> float | None:
-        t = self.timings
-        return None if t.tls_started is None or t.tls_done is None else (t.tls_done - t.tls_started) * 1000
+        return span_ms(self.timings.tls_started, self.timings.tls_done)
 
     @property
     def ttfb_ms(self) -> float | None:
-        t = self.timings
-        return None if t.sent is None or t.headers is None else (t.headers - t.sent) * 1000
+        return span_ms(self.timings.sent, self.timings.headers)
 
     @property
     def total_ms(self) -> float | None:
-        t = self.timings
-        return None if t.sent is None or t.done is None else (t.done - t.sent) * 1000
+        return span_ms(self.timings.sent, self.timings.done)
 
     def header(self, name: str) -> str | None:
         name = name.lower()

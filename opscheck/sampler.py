@@ -277,9 +277,7 @@ class _Attempt:
         self.marks: dict[str, float] = {}
 
     def sample(self, t0: float) -> Sample:
-        def ms(first: float | None, last: float | None) -> float | None:
-            return None if first is None or last is None else (last - first) * 1000
-
+        ms = rawhttp.span_ms
         answered = self.status is not None
         marks = self.marks
         due = self.due if self.due is not None else self.sent if self.sent is not None else t0
