@@ -26,6 +26,7 @@ class Reason(str, Enum):
     STALE = "stale"  # data older than its freshness bound
     THRESHOLD = "threshold"  # a measured value outside its band (KPI, host resource, certificate days)
     ERRORS = "errors"  # the error ratio of a sample (or of the service's own counters) over its budget
+    NO_DATA = "no_data"  # nothing to measure: no valid sample, a missing/empty series, an absent field
     ERROR = "error"  # the check itself crashed: a bug in opscheck or in a custom check
 
     def __str__(self) -> str:

@@ -18,7 +18,7 @@ PROFILE_SCHEMA = json.loads((ROOT / "opscheck/profile.schema.json").read_text())
 
 def test_every_reason_is_documented_and_allowed_in_results_json():
     table = README[README.index("## Failure reasons"):README.index("## How requests are bounded")]
-    documented = set(re.findall(r"^\| `([a-z]+)` \|", table, re.M))
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
     assert documented == {r.value for r in Reason}
     allowed = set(RESULTS_SCHEMA["properties"]["checks"]["items"]["properties"]["reason"]["enum"]) - {None}
     assert allowed == {r.value for r in Reason}
