@@ -126,8 +126,14 @@ def _runbook(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
-    from opscheck.demo.app import FAULTS
-    from opscheck.demo.launcher import DemoService
+    try:
+        from opscheck.demo.app import FAULTS
+        from opscheck.demo.launcher import DemoService
+    except ModuleNotFoundError as exc:
+        # The reference service is an extra: a plain `pip install opscheck` checks services, it doesn't serve one.
+        print(f"opscheck demo: the reference service needs the demo extra ({exc.name} is not installed): "
+              "pip install 'opscheck[demo]'", file=sys.stderr)
+        return USAGE_ERROR
 
     if args.list_faults:
         for name, summary in FAULTS.items():
