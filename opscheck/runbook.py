@@ -25,6 +25,8 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from opscheck.files import RUNBOOK_LIMIT, FileReadError, read_bounded
+
 __all__ = ["RunbookError", "Section", "Runbook", "slugify"]
 
 EXCERPT_LINES = 3
@@ -271,19 +273,17 @@ class Runbook:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Runbook:
-        """Read and parse a UTF-8 runbook; :class:`RunbookError` if unreadable."""
+        """Read and parse a UTF-8 runbook; :class:`RunbookError` if unreadable.
+
+        Only a regular file of at most ``RUNBOOK_LIMIT`` (4 MiB) is read: a directory, named pipe
+        or device is refused without blocking.
+        """
         name = os.fspath(path)
         try:
-            with open(name, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            raise RunbookError(name, "file not found") from None
-        except IsADirectoryError:
-            raise RunbookError(name, "is a directory, not a file") from None
-        except PermissionError:
-            raise RunbookError(name, "permission denied") from None
-        except OSError as exc:
-            raise RunbookError(name, f"cannot read file: {exc.strerror or exc}") from None
+            # Regular files only, bounded: /dev/zero or a named pipe must not hold the run.
+            data = read_bounded(name, RUNBOOK_LIMIT, "runbook")
+        except FileReadError as exc:
+            raise RunbookError(name, exc.cause) from None
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
+from opscheck.files import RUNBOOK_LIMIT
 from opscheck.runbook import Runbook, RunbookError, Section, slugify
 
 SAMPLE = """\
@@ -431,3 +434,38 @@ def test_lookups_do_not_reparse(rb: Runbook, monkeypatch: pytest.MonkeyPatch) ->
 def test_excerpt_skips_empty_markers_and_rules() -> None:
     rb = Runbook.parse("# A\n\n-\n>\n***\n|---|\n> > deep quote\n- [ ] task\nlast\n")
     assert rb.sections[0].excerpt == ("deep quote", "[ ] task", "last")
+
+
+# ------------------------------------------------------------------ bounded reads
+
+
+def test_a_runbook_at_dev_zero_is_refused_at_once_instead_of_read_without_end() -> None:
+    started = time.monotonic()
+    with pytest.raises(RunbookError) as info:
+        Runbook.load("/dev/zero")
+    assert str(info.value) == "/dev/zero: a character device, not a regular file"
+    assert time.monotonic() - started < 5
+
+
+def test_a_runbook_that_is_a_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "RUNBOOK.md"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(RunbookError) as info:
+        Runbook.load(fifo)
+    assert str(info.value) == f"{fifo}: a named pipe, not a regular file"
+    assert time.monotonic() - started < 5
+
+
+def test_a_runbook_over_the_size_limit_is_refused_with_the_limit(tmp_path: Path) -> None:
+    big = tmp_path / "BIG.md"
+    big.write_bytes(b"# A\n" + b"x" * RUNBOOK_LIMIT)
+    with pytest.raises(RunbookError) as info:
+        Runbook.load(big)
+    assert "larger than the 4 MiB limit for runbooks" in str(info.value)
+
+
+def test_a_runbook_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    exact = tmp_path / "EXACT.md"
+    exact.write_bytes(b"# A\n" + b"x" * (RUNBOOK_LIMIT - 4))
+    assert Runbook.load(exact).sections[0].title == "A"
