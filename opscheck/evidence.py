@@ -20,6 +20,8 @@ class Evidence:
     body_bytes: int = 0
     truncated: bool = False
     error: str | None = None
+    # Redirects followed (or refused), in order: {"status": 302, "location": redacted URL}.
+    redirects: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.status is None:

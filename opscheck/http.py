@@ -9,6 +9,7 @@ Bounds, all three enforced here:
 
 from __future__ import annotations
 
+import ipaddress
 import json as jsonlib
 import socket
 import ssl
@@ -17,6 +18,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -25,7 +27,7 @@ import httpx
 from opscheck import __version__
 from opscheck.evidence import Evidence
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.redact import Redactor
+from opscheck.redact import Redactor, basic_header, strip_userinfo
 
 EXCERPT_CHARS = 2048
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -40,6 +42,9 @@ class HttpSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Origins ("https://login.example.com") a redirect may lead to besides the host a check was
+    # pointed at (`http.allow_redirect_origins`); sensitive headers are dropped all the same.
+    allow_redirect_origins: tuple[str, ...] = ()
 
 
 @dataclass
@@ -62,14 +67,21 @@ class Response:
         return self.headers.get("content-type", "")
 
     def json(self, what: str) -> Any:
-        """The parsed body, or a `body` failure naming `what` was being checked."""
+        """The parsed body, numbers exact (see opscheck.jsonvalue), or a `body` failure naming `what`.
+
+        Too deep (more than 256 levels) or an absurd number (1e999999999) is a `body` failure too.
+        """
+        from opscheck import jsonvalue
+
         if self.truncated:
             raise CheckFailed(Reason.BODY, f"{what}: body larger than the {len(self.body)} bytes kept, not parsed", self.evidence)
         try:
-            return jsonlib.loads(self.body)
-        except ValueError as exc:
+            return jsonvalue.loads(self.body, what=what)
+        except jsonvalue.NotJson as exc:
             excerpt = self.text[:80].replace("\n", " ")
-            raise CheckFailed(Reason.BODY, f"{what}: body is not JSON ({exc.msg}): {excerpt!r}", self.evidence) from None
+            raise CheckFailed(Reason.BODY, f"{what}: body is {exc.detail}: {excerpt!r}", self.evidence) from None
+        except jsonvalue.JsonError as exc:
+            raise CheckFailed(Reason.BODY, f"{what}: {exc.detail}", self.evidence) from None
 
 
 class _Deadline:
@@ -146,26 +158,72 @@ class _Armed:
         self.owner.disarm(self)
 
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+
+
+class _NoCookies(CookieJar):
+    """A jar that never keeps a cookie: checks are independent, so a session one check was given
+    never goes out with another (the auth family's no-key probe above all)."""
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None
+
+    def set_cookie_if_ok(self, cookie: Any, request: Any) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+Origin = tuple[str, str, int]  # (scheme, lower-case host, port)
+
+
+def origin_of(url: str) -> Origin:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def origin_text(origin: Origin) -> str:
+    scheme, host, port = origin
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
+
+
 class HttpClient:
-    """Shared by every check of a run: one connection pool, one redactor, unreachable memo."""
+    """Shared by every check of a run: one connection pool, one redactor, unreachable memo.
+
+    No cookie jar: a cookie the service sets is registered as a secret and forgotten.
+    """
 
     def __init__(self, settings: HttpSettings, redactor: Redactor) -> None:
         self.settings = settings
         self.redactor = redactor
         self._deadline = _Deadline()
-        # An origin that refused a connection or did not resolve is not asked again this run.
+        # An origin that refused a connection or did not resolve is not asked again this run;
+        # keyed by the origin that failed (a redirect's target, not the check's).
         self.unreachable: dict[str, CheckFailed] = {}
         self.on_unreachable: Callable[[str, CheckFailed], None] | None = None
+        self._allowed_origins = {origin_of(o) for o in settings.allow_redirect_origins}
+        for name, value in settings.headers.items():
+            redactor.register_header(name, value)
         verify: bool | ssl.SSLContext = settings.verify_tls
         if settings.verify_tls and settings.ca_file:
             verify = ssl.create_default_context(cafile=settings.ca_file)
         self.verify = verify  # samplers with their own clients verify the same way
+        # Profile headers are merged per request, not kept on the client: a redirect to another
+        # origin must be able to drop them.
         self._client = httpx.Client(
             timeout=settings.timeout_s,
             verify=verify,
-            headers={"User-Agent": f"opscheck/{__version__}", **settings.headers},
+            headers={"User-Agent": f"opscheck/{__version__}"},
+            cookies=_NoCookies(),
             follow_redirects=False,
-            max_redirects=5,
         )
 
     def close(self) -> None:
@@ -189,62 +247,79 @@ class HttpClient:
         follow_redirects: bool = False,
         deadline_at: float | None = None,
     ) -> Response:
-        """Send one request; raise CheckFailed with a reason for anything but a complete answer."""
+        """Send one request; raise CheckFailed with a reason for anything but a complete answer.
+
+        Headers: the profile's `http.headers`, then `headers` (which win, case-insensitively). A
+        `user:password@` in `url` is sent as `Authorization: Basic`, unless an Authorization header
+        was given explicitly (explicit wins); it never appears in the URL sent or shown. Every
+        value sent in a sensitive header is registered with the redactor first.
+
+        Redirects (`follow_redirects`): followed here, hop by hop, at most MAX_REDIRECTS, all under
+        the same deadline, each recorded in `evidence.redirects` as {status, location}. On a change
+        of scheme, host or port, every sensitive header and every header carrying a known secret is
+        dropped for the rest of the chain. A hop to another host, or to a link-local, unspecified,
+        loopback-from-remote or private-from-public address, is refused with reason `protocol`,
+        unless its origin is in `http.allow_redirect_origins`.
+        """
         request_id = uuid.uuid4().hex
+        url, user, password = strip_userinfo(url)
+        send = httpx.Headers(self.settings.headers)
+        send.update(headers or {})
+        if (user or password) and "authorization" not in send:
+            send["Authorization"] = basic_header(user, password)
+        if REQUEST_ID_HEADER not in send:
+            send[REQUEST_ID_HEADER] = request_id
+        for name, value in send.multi_items():
+            self.redactor.register_header(name, value)
+        self.redactor.register_url(url)
+
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        label = f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''}"
-        evidence = Evidence(method=method, url=self.redactor.text(url), request_id=request_id)
-
-        known_down = self.unreachable.get(origin)
-        if known_down is not None:
-            evidence.error = "not sent: target unreachable earlier in this run"
-            raise CheckFailed(known_down.reason, f"{label}: target unreachable, not retried ({known_down.message})", evidence)
-
-        remaining = self.settings.deadline_s if deadline_at is None else deadline_at - time.monotonic()
-        if remaining <= 0:
-            evidence.error = "not sent: check deadline passed"
-            raise CheckFailed(Reason.TIMEOUT, f"{label}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
-
-        merged = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+        label = f"{method} {self.redactor.url((parts.path or '/') + ('?' + parts.query if parts.query else ''))}"
+        evidence = Evidence(method=method, url=self.redactor.url(url), request_id=request_id)
+        if deadline_at is None:
+            deadline_at = time.monotonic() + self.settings.deadline_s
         start = time.perf_counter()
 
-        def trace(event: str, info: dict[str, Any]) -> None:
-            if event == "connection.connect_tcp.complete":
-                self._deadline.track(info.get("return_value"))
-
-        timeout = min(self.settings.timeout_s, remaining)
-        request = self._client.build_request(
-            method, url, headers=merged,
-            json=None if json is UNSET else json, content=content,
-            timeout=httpx.Timeout(timeout), extensions={"trace": trace},
-        )
-        evidence.request_headers = self.redactor.headers(request.headers.multi_items())
-        armed = self._deadline.arm(remaining)
-        try:
-            response = self._client.send(request, stream=True, follow_redirects=follow_redirects)
+        first = origin_of(url)
+        current, current_method, hops = url, method, 0
+        while True:
+            response, body, truncated, ttfb = self._exchange(
+                current_method, current, send, json, content, evidence, label, deadline_at, start, hops > 0)
+            location = response.headers.get("location")
+            if not follow_redirects or response.status_code not in REDIRECT_STATUSES or not location:
+                break
             try:
-                ttfb = time.perf_counter()
-                body, truncated = self._read_capped(response)
-            finally:
-                response.close()
-        except (httpx.HTTPError, OSError) as exc:
-            evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-            reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=parts.netloc)
-            evidence.error = detail
-            failure = CheckFailed(reason, f"{label}: {detail}", evidence)
-            if reason in (Reason.CONNECT, Reason.DNS) and origin not in self.unreachable:
-                self.unreachable[origin] = failure
-                if self.on_unreachable is not None:
-                    self.on_unreachable(origin, failure)
-            raise failure from None
-        finally:
-            armed.disarm()
-        end = time.perf_counter()
+                target = str(httpx.URL(current).join(location))
+            except (httpx.InvalidURL, ValueError):
+                target = location
+            evidence.redirects.append({"status": response.status_code, "location": self.redactor.url(target)})
+            if hops >= MAX_REDIRECTS:
+                evidence.error = f"more than {MAX_REDIRECTS} redirects"
+                raise CheckFailed(Reason.PROTOCOL, f"{label}: redirect loop (more than {MAX_REDIRECTS} redirects)", evidence)
+            refusal = self._redirect_refusal(first, target, deadline_at)
+            if refusal is not None:
+                evidence.error = f"redirect not followed: {refusal}"
+                raise CheckFailed(Reason.PROTOCOL, f"{label}: {refusal}", evidence)
+            if origin_of(target) != origin_of(current):
+                for name in {n for n, v in send.multi_items() if self.redactor.is_sensitive(n) or self.redactor.contains_secret(v)}:
+                    del send[name]
+            status = response.status_code
+            if (status == 303 and current_method != "HEAD") or (status in (301, 302) and current_method == "POST"):
+                current_method, json, content = "GET", UNSET, None
+                for name in ("content-length", "content-type", "transfer-encoding"):
+                    send.pop(name, None)
+            elif content is not None and not isinstance(content, (bytes, str)):
+                evidence.error = "redirect not followed: a streamed body cannot be sent twice"
+                raise CheckFailed(Reason.PROTOCOL, f"{label}: {status} redirect to {self.redactor.url(target)} "
+                                  "would resend a streamed body; not followed", evidence)
+            current, hops = target, hops + 1
 
+        end = time.perf_counter()
         evidence.status = response.status_code
         evidence.elapsed_ms = round((end - start) * 1000, 3)
         evidence.ttfb_ms = round((ttfb - start) * 1000, 3)
+        for name, value in response.headers.multi_items():
+            self.redactor.register_header(name, value)  # a session cookie set here is a secret from now on
         evidence.response_headers = self.redactor.headers(response.headers.multi_items())
         evidence.body_excerpt = self.redactor.text(body[:EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS])
         evidence.body_bytes = len(body)
@@ -258,6 +333,78 @@ class HttpClient:
             evidence=evidence,
         )
 
+    def _exchange(
+        self, method: str, url: str, headers: httpx.Headers, json: Any, content: Any, evidence: Evidence,
+        label: str, deadline_at: float, start: float, redirected: bool,
+    ) -> tuple[httpx.Response, bytes, bool, float]:
+        """One hop: memo, deadline, send, read capped. Transport failures mark `url`'s origin."""
+        origin = origin_text(origin_of(url))
+        where = f"{label}: redirected to {origin}" if redirected else label
+        known_down = self.unreachable.get(origin)
+        if known_down is not None:
+            evidence.error = "not sent: target unreachable earlier in this run"
+            raise CheckFailed(known_down.reason, f"{where}: target unreachable, not retried: {origin} "
+                              f"({known_down.message})", evidence)
+        remaining = deadline_at - time.monotonic()
+        if remaining <= 0:
+            evidence.error = "not sent: check deadline passed"
+            raise CheckFailed(Reason.TIMEOUT, f"{where}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                self._deadline.track(info.get("return_value"))
+
+        timeout = min(self.settings.timeout_s, remaining)
+        netloc = urlsplit(url).netloc
+        request = self._client.build_request(
+            method, url, headers=headers,
+            json=None if json is UNSET else json, content=content,
+            timeout=httpx.Timeout(timeout), extensions={"trace": trace},
+        )
+        evidence.request_headers = self.redactor.headers(request.headers.multi_items())
+        armed = self._deadline.arm(remaining)
+        try:
+            response = self._client.send(request, stream=True, follow_redirects=False)
+            try:
+                ttfb = time.perf_counter()
+                body, truncated = self._read_capped(response)
+            finally:
+                response.close()
+        except (httpx.HTTPError, OSError) as exc:
+            evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
+            reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc)
+            detail = self.redactor.text(detail)
+            evidence.error = detail
+            failure = CheckFailed(reason, f"{where}: {detail}", evidence)
+            if reason in (Reason.CONNECT, Reason.DNS) and origin not in self.unreachable:
+                self.unreachable[origin] = failure
+                if self.on_unreachable is not None:
+                    self.on_unreachable(origin, failure)
+            raise failure from None
+        finally:
+            armed.disarm()
+        return response, body, truncated, ttfb
+
+    def _redirect_refusal(self, first: Origin, url: str, deadline_at: float) -> str | None:
+        """Why a redirect to `url` is not followed, or None. `first` is the origin the check asked."""
+        target = origin_of(url)
+        scheme, host, port = target
+        shown = origin_text(target) if scheme in ("http", "https") else self.redactor.url(url)
+        if scheme not in ("http", "https"):
+            return f"redirect to {shown} refused: only http and https are followed"
+        if target in self._allowed_origins:
+            return None
+        if host != first[1]:
+            return (f"redirect to {shown} refused: not the host the check was pointed at ({first[1]}); "
+                    "allow that origin with http.allow_redirect_origins")
+        wanted = _resolve(host, port, deadline_at)
+        origin_addresses = wanted if host == first[1] else _resolve(first[1], first[2], deadline_at)
+        for address in wanted:
+            why = _address_refusal(address, origin_addresses)
+            if why is not None:
+                return f"redirect to {shown} refused: {address} is {why}; allow that origin with http.allow_redirect_origins"
+        return None
+
     def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
         cap = self.settings.max_body_bytes
         chunks: list[bytes] = []
@@ -270,6 +417,47 @@ class HttpClient:
             chunks.append(chunk)
             kept += len(chunk)
         return b"".join(chunks), False
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _resolve(host: str, port: int, deadline_at: float) -> list[Address]:
+    """The addresses `host` resolves to, within the deadline; [] when it does not resolve in time
+    (the request itself then fails with its own `dns` or `timeout` reason)."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    found: list[Address] = []
+
+    def work() -> None:
+        try:
+            for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+                found.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
+        except (OSError, ValueError, UnicodeError):
+            pass
+
+    # getaddrinfo has no timeout of its own: a thread bounded by the check's deadline.
+    worker = threading.Thread(target=work, name="opscheck-resolve", daemon=True)
+    worker.start()
+    worker.join(max(deadline_at - time.monotonic(), 0.0))
+    return list(found) if not worker.is_alive() else []
+
+
+def _address_refusal(address: Address, target: list[Address]) -> str | None:
+    """Why a redirect may not reach `address` when the check's own host resolves to `target`."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local:
+        return "link-local (where cloud metadata services answer)"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback and not any(a.is_loopback for a in target):
+        return "loopback, and the target is not"
+    if address.is_private and not any(a.is_private or a.is_loopback for a in target):
+        return "private, and the target is public"
+    return None
 
 
 def _causes(exc: BaseException) -> Iterable[BaseException]:
