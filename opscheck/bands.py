@@ -1,7 +1,16 @@
 """Exact comparisons for KPI bands and data freshness.
 
 Values are Decimals end to end so a bound is never crossed (or missed) by float rounding, and
-the failure message shows the value exactly as it was read.
+the failure message shows the value exactly as it was read. Every number is bounded as in
+opscheck.jsonvalue (at most 4300 digits, decimal exponent within +-10000) and every one shown goes
+through `jsonvalue.format_decimal`, so no value can expand into a billion-digit string.
+
+Impossible sides, as audited (the band itself is one-sided; these are judged by the callers):
+- an age is negative when a stamp lies in the future: beyond MAX_CLOCK_SKEW_S that is a time-zone or
+  clock error, never "fresh" (families/data.py);
+- durations (`parse_duration`) are never negative;
+- a percentage of a whole (unit "%") is never negative (families/data.py);
+- an epoch timestamp outside years 1..9999 is out of range, not clamped.
 """
 
 from __future__ import annotations
@@ -10,33 +19,47 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
+
+from opscheck import jsonvalue
+from opscheck.jsonvalue import format_decimal
+
+# A stamp up to this far in the future still counts as "now": clocks of two hosts disagree by
+# seconds, rarely minutes. Beyond it the stamp is wrong (a local time labelled Z, a bad clock).
+MAX_CLOCK_SKEW_S = Decimal(300)
 
 Level = Literal["ok", "warn", "fail"]
 
 
 def to_decimal(value: object) -> Decimal:
-    """Exact conversion: floats go through repr, so 0.1 is Decimal("0.1"), not its binary expansion."""
+    """Exact conversion: floats go through repr, so 0.1 is Decimal("0.1"), not its binary expansion.
+
+    Accepts int, float, Decimal and numeric strings ("3.5", "4.25 %"). Raises ValueError "not a
+    number: ..." for anything else (bools, NaN, infinities), and jsonvalue.OutOfRange (a ValueError,
+    "number out of range: 1e999999999 ...") past the digit/exponent bounds.
+    """
     if isinstance(value, bool) or value is None:  # bool is an int subclass; True is not 1 %
         raise ValueError(f"not a number: {value!r}")
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
+        if value.bit_length() > jsonvalue.MAX_DIGITS * 10 // 3:  # more than ~4300 digits
+            raise jsonvalue.out_of_range(f"an integer of {value.bit_length()} bits")
         result = Decimal(value)
     elif isinstance(value, float):
         result = Decimal(repr(value))
     elif isinstance(value, str):
         text = value.strip().removesuffix("%").strip()
         try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
+            return jsonvalue.parse_number(text)
+        except jsonvalue.NotJson:
+            raise ValueError(f"not a number: {jsonvalue.literal(repr(value))}") from None
     else:
-        raise ValueError(f"not a number: {value!r}")
+        raise ValueError(f"not a number: {jsonvalue.literal(repr(value))}")
     if not result.is_finite():
         raise ValueError(f"not a number: {value!r}")
-    return result
+    return jsonvalue.check_decimal(result, format_decimal(result))
 
 
 @dataclass(frozen=True)
@@ -87,7 +110,7 @@ def classify(value: Decimal, band: Band) -> Level:
 
 
 def _exact(value: Decimal) -> str:
-    return format(value, "f")  # never exponent notation, never rounded
+    return format_decimal(value)  # plain while short, exact scientific beyond; never rounded
 
 
 def describe(
@@ -146,6 +169,8 @@ def parse_duration(text: str | int | float) -> Decimal:
         s = text.strip().lower()
         try:
             seconds = to_decimal(s) if s and not s.endswith("%") else None
+        except jsonvalue.OutOfRange:
+            raise
         except ValueError:
             seconds = None
         if seconds is None:
@@ -160,16 +185,22 @@ def parse_duration(text: str | int | float) -> Decimal:
             seconds = total
     if seconds < 0:
         raise ValueError(f"not a duration: {text!r} is negative")
-    return seconds
+    return jsonvalue.check_decimal(seconds, str(text))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
+_LAST_SECOND = Decimal(253402300799)  # 9999-12-31T23:59:59Z, datetime's last year
+_FIRST_SECOND = Decimal(-62135596800)  # 0001-01-01T00:00:00Z
+
+
 def _from_epoch(seconds: Decimal, original: object) -> datetime:
     if abs(seconds) > Decimal("1e11"):  # year 5138 in seconds, 1973 in milliseconds: it is ms
         seconds = seconds / 1000
+    if not _FIRST_SECOND <= seconds <= _LAST_SECOND:  # before the arithmetic: 1e10000 stays cheap
+        raise ValueError(f"not a timestamp: {jsonvalue.literal(repr(original))} is out of range (years 1 to 9999)")
     try:
         return _EPOCH + timedelta(microseconds=int((seconds * 1_000_000).to_integral_value()))
     except OverflowError:
@@ -190,7 +221,7 @@ def parse_timestamp(value: object) -> datetime:
     elif isinstance(value, str):
         text = value.strip()
         if _NUMERIC.fullmatch(text):
-            return _from_epoch(Decimal(text), value)
+            return _from_epoch(to_decimal(text), value)
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
@@ -216,6 +247,8 @@ def format_duration(seconds: Decimal) -> str:
     seconds = to_decimal(seconds)
     if seconds < 0:
         return f"in the future by {format_duration(-seconds)}"
+    if seconds >= _LONGEST:  # int() and divmod of 1e10000 would be a 10000-digit detour
+        return f"{format_decimal(seconds)} s"
     if seconds < 60:
         return f"{_exact(seconds.quantize(Decimal('0.001')).normalize())} s"
     whole = int(seconds)
@@ -229,15 +262,36 @@ def format_duration(seconds: Decimal) -> str:
     raise AssertionError("unreachable")
 
 
+_LONGEST = Decimal(10**12)  # ~31,700 years
+
+
 _SEGMENT = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+)\]|\[\"([^\"]*)\"\]|\['([^']*)'\]")
 
 
+class FieldAbsent(LookupError):
+    """The path leads to a field or index that the document does not have (nothing to measure)."""
+
+    def __init__(self, path: str, have: str) -> None:
+        super().__init__(f"{path}: no such {'index' if path.endswith(']') else 'field'} ({have})")
+        self.path = path
+        self.have = have
+
+
 def _kind(doc: object) -> str:
-    return "object" if isinstance(doc, dict) else "list" if isinstance(doc, list) else type(doc).__name__
+    if isinstance(doc, bool):
+        return "boolean"
+    if isinstance(doc, (int, float, Decimal)):
+        return "number"
+    names = {dict: "object", list: "list", str: "string", type(None): "null"}
+    return names.get(type(doc), type(doc).__name__)
 
 
 def json_path_get(doc: object, path: str) -> object:
-    """ "summary.par_90", "runs[0].finished_at", "$.a.b", 'labels["app.kubernetes.io/name"]'."""
+    """ "summary.par_90", "runs[0].finished_at", "$.a.b", 'labels["app.kubernetes.io/name"]'.
+
+    Raises FieldAbsent (a LookupError) for a missing field or index, LookupError when a step meets
+    the wrong kind of value ("not an object (is list)"), ValueError for a malformed path.
+    """
     rest = path.strip()
     rest = rest.removeprefix("$")
     rest = rest.removeprefix(".")
@@ -253,7 +307,7 @@ def json_path_get(doc: object, path: str) -> object:
             if not isinstance(doc, list):
                 raise LookupError(f"{here}: not a list (is {_kind(doc)})")
             if not -len(doc) <= index < len(doc):
-                raise LookupError(f"{here}: no such index (have {len(doc)} items)")
+                raise FieldAbsent(here, f"have {len(doc)} items")
             doc = doc[index]
             continue
         key = next(g for g in (m.group(1), m.group(3), m.group(4)) if g is not None)
@@ -263,6 +317,6 @@ def json_path_get(doc: object, path: str) -> object:
         if key not in doc:
             keys = sorted(map(str, doc))
             have = ", ".join(keys[:20]) + (f", ... ({len(keys)} in all)" if len(keys) > 20 else "")
-            raise LookupError(f"{here}: no such field (have: {have or 'nothing'})")
+            raise FieldAbsent(here, f"have: {have or 'nothing'}")
         doc = doc[key]
     return doc

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Mapping
 
+from opscheck import jsonvalue
 from opscheck.http import Response
 from opscheck.outcome import CheckFailed, Reason
 
@@ -72,7 +73,12 @@ def check_expect(response: Response, expect: Expect, label: str) -> None:
 
 
 def json_mismatch(actual: Any, expected: Any, path: str = "$") -> str | None:
-    """Where `actual` fails to contain `expected` (objects: a subset of keys; lists: item by item)."""
+    """Where `actual` fails to contain `expected` (objects: a subset of keys; lists: item by item).
+
+    Scalars match by JSON type and value: numbers exactly (1.0 matches 1, 0.1 from YAML matches a
+    body's 0.1, 5.00000000000000001 does not match 5), and a boolean never matches a number, nor a
+    string a number ("5" is not 5). None on success, else one line naming the first mismatch.
+    """
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return f"{path} is {_kind(actual)}, expected an object"
@@ -94,18 +100,36 @@ def json_mismatch(actual: Any, expected: Any, path: str = "$") -> str | None:
             if found:
                 return found
         return None
-    # bool is an int in Python; true must not match 1.
-    if actual != expected or isinstance(actual, bool) != isinstance(expected, bool):
-        return f"{path} is {_show(actual)}, expected {_show(expected)}"
-    return None
+    if _same_scalar(actual, expected):
+        return None
+    kinds = f" ({_kind(actual)}, expected {_kind(expected)})" if _kind(actual) != _kind(expected) else ""
+    return f"{path} is {_show(actual)}, expected {_show(expected)}{kinds}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)  # bool is an int
+
+
+def _same_scalar(actual: Any, expected: Any) -> bool:
+    if _is_number(actual) and _is_number(expected):
+        from opscheck.bands import to_decimal  # floats through repr: YAML's 0.1 is the body's 0.1
+
+        try:
+            return to_decimal(actual) == to_decimal(expected)
+        except ValueError:  # NaN or out of range on one side: only identical objects match
+            return actual is expected
+    if _is_number(actual) or _is_number(expected) or isinstance(actual, bool) != isinstance(expected, bool):
+        return False
+    return bool(type(actual) is type(expected) and actual == expected)
 
 
 def _kind(value: Any) -> str:
+    if _is_number(value):
+        return "a number"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
+        type(value), type(value).__name__
     )
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return jsonvalue.show(value, 60)

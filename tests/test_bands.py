@@ -309,7 +309,7 @@ def test_json_path_get(path: str, expected: object) -> None:
         ("runs[5].finished_at", "runs[5]: no such index (have 2 items)"),
         ("runs.finished_at", "runs.finished_at: not an object (is list)"),
         ("summary[0]", "summary[0]: not a list (is object)"),
-        ("summary.par_90.x", "summary.par_90.x: not an object (is float)"),
+        ("summary.par_90.x", "summary.par_90.x: not an object (is number)"),
         ("runs[0].started_at", "runs[0].started_at: no such field (have: finished_at)"),
     ],
 )

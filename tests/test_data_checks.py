@@ -77,9 +77,13 @@ def test_missing_field_and_missing_file_are_clear(service, run_checks, pytester)
     profile = PROFILE.replace("finished_at", "finished").replace("mtime: true", "mtime: true, file: nope.json").replace(
         "{name: summary-file, file: summary.json, mtime: true, file: nope.json", "{name: summary-file, mtime: true, file: nope.json")
     run = run_checks("--base-url", service().base_url, profile=profile, runbook=RUNBOOK)
-    assert "summary.par_90: no such field (have: par_30)" in run.check("thresholds::par-90")["message"]
-    assert run.check("freshness::summary-file")["reason"] == "stale"
-    assert "no data" in run.check("freshness::summary-file")["message"]
+    # Nothing to measure is its own reason (issue 8 §1h), never `body` and never `stale`.
+    kpi = run.check("thresholds::par-90")
+    assert (kpi["outcome"], kpi["reason"]) == ("failed", "no_data")
+    assert "summary.par_90: field absent in the file (have: par_30)" in kpi["message"]
+    assert run.check("freshness::summary")["reason"] == "no_data"
+    assert run.check("freshness::summary-file")["reason"] == "no_data"
+    assert "no data to measure" in run.check("freshness::summary-file")["message"]
 
 
 def test_profile_errors_for_data_checks(run_checks):
