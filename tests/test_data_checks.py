@@ -90,4 +90,4 @@ def test_profile_errors_for_data_checks(run_checks):
     bad = "service: s\nfreshness:\n  - {name: a, file: x.json, field: t, warn_after: 6x}\n"
     run = run_checks("--base-url", "http://127.0.0.1:9", profile=bad)
     assert run.ret == 4
-    assert "freshness[0]: not a duration: '6x'" in run.output
+    assert "opscheck.yaml:3: freshness[0].warn_after: not a duration: '6x'" in run.output
