@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -77,10 +76,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
     target = _resolve_target(config, profile)
     redactor = Redactor(profile.secrets, [profile.auth.header] if profile.auth else [])
-    if target is not None:
-        password = urlsplit(target.base_url).password
-        if password:
-            redactor.add_secrets([password])
+    for environment in profile.environments.values():
+        redactor.register_url(environment.base_url)
+    if target is not None and target.authorization:
+        redactor.register_header("Authorization", target.authorization)  # the token, user:password, password
+    from opscheck.leakguard import LeakGuard
+
+    guard = LeakGuard(redactor)
+    guard.install_loggers()
+    config.pluginmanager.register(guard, LeakGuard.name)
     wait = config.getoption("opscheck_wait_ready")
     if wait is not None and wait > 0 and profile.ready_path is None:
         raise pytest.UsageError(f"{path}: readiness.ready: --wait-ready needs a readiness URL (readiness: {{ready: /health/ready}})")
@@ -89,8 +93,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if target is None:
         return
-    if not config.getoption("base_url"):
-        config.option.base_url = target.base_url  # so pytest-base-url's fixture and header agree
+    given = config.getoption("base_url")
+    if not given or given.rstrip("/") != target.base_url:
+        # So pytest-base-url's fixture, header line and metadata (the HTML environment table) agree
+        # with the target, and never show the user:password@ that the target no longer holds.
+        config.option.base_url = target.base_url
     _enable_reports(config, state)
     from opscheck.report.html import HtmlHooks
 
@@ -99,7 +106,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
+    """The target from --env / --base-url. A `user:password@` in the URL is taken out of it (it would
+    show in every report) and kept as an `Authorization: Basic` value on the Target."""
+    from opscheck.redact import Redactor, basic_header, strip_userinfo
     from opscheck.target import Target
+
+    def target(url: str, name: str, allow: bool) -> Target:
+        clean, user, password = strip_userinfo(url)
+        authorization = basic_header(user, password) if user or password else None
+        return Target(clean.rstrip("/"), name, allow, authorization)
 
     env_name = config.getoption("opscheck_env")
     base_url = config.getoption("base_url") or config.getini("base_url") or None
@@ -110,14 +125,17 @@ def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
             known = ", ".join(profile.environments) or "none defined"
             raise pytest.UsageError(f"{profile.path}: environments: unknown environment {env_name!r} (known: {known})")
     elif base_url:
-        environment = next((e for e in profile.environments.values() if e.base_url == base_url.rstrip("/")), None)
+        wanted = strip_userinfo(str(base_url))[0].rstrip("/")
+        environment = next((e for e in profile.environments.values()
+                            if strip_userinfo(e.base_url)[0].rstrip("/") == wanted), None)
     if base_url:
         if not str(base_url).startswith(("http://", "https://")):
-            raise pytest.UsageError(f"--base-url: {base_url!r} is not an http:// or https:// URL")
-        return Target(str(base_url).rstrip("/"), environment.name if environment else "adhoc",
+            shown = Redactor(profile.secrets).url(str(base_url))
+            raise pytest.UsageError(f"--base-url: {shown!r} is not an http:// or https:// URL")
+        return target(str(base_url), environment.name if environment else "adhoc",
                       environment.allow_mutating if environment else False)
     if environment is not None:
-        return Target(environment.base_url, environment.name, environment.allow_mutating)
+        return target(environment.base_url, environment.name, environment.allow_mutating)
     return None
 
 
@@ -144,7 +162,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
     lines = [f"opscheck {__version__}: service {state.profile.service}, profile {state.profile.path}"]
     if state.target is not None:
-        lines.append(f"opscheck target: {state.redactor.text(state.target.base_url)} "
+        lines.append(f"opscheck target: {state.redactor.url(state.target.base_url)} "
                      f"(environment {state.target.environment}, mutating checks {'allowed' if state.target.allow_mutating else 'skipped'})")
     auth = state.profile.auth
     if auth is not None and not auth.keys:

@@ -10,8 +10,8 @@ import pytest
 
 from opscheck.expect import Expect
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import MUTATING_METHODS, Builder, Case
-from opscheck.target import CheckHttp
+from opscheck.profile import Builder, Case
+from opscheck.target import CheckHttp, is_mutating
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[AuthCase]:
         for probe in probes:
             cases.append(AuthCase(
                 **b.common("auth", f"{entry['name']}:{probe}", path, entry),
-                mutating=probe.startswith("key-") and method in MUTATING_METHODS,
+                # Every probe on a writing route sends that write: a service with an auth bypass
+                # would act on the no-key and wrong-key probes too.
+                mutating=is_mutating(method),
                 probe=probe, method=method, path=entry["path"],
                 expect=Expect.from_profile(entry.get("expect", {})),
                 refuse=tuple(refuse) if isinstance(refuse, list) else (int(refuse),),

@@ -1,6 +1,10 @@
 """Benchmark: time an endpoint with pytest-benchmark's own `benchmark` fixture and fail the test
 itself when the mean or the p95 (from the raw timings) breaks its threshold, or regressed against
 a baseline results.json by more than the allowed percentage.
+
+pytest-benchmark times every call, whatever it answered. Only the rounds answered with an expected
+status are judged and recorded: a round with another status fails the check (`errors`, with the
+error ratio and the figures of the good rounds), and no good round at all fails it as `no_data`.
 """
 
 from __future__ import annotations
@@ -49,42 +53,63 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
 
 
 def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None = None) -> None:
-    from opscheck.sampler import percentile
+    from opscheck.sampler import describe_tally, percentile
 
     label = f"{case.method} {case.path}"
     # The check's deadline covers every round: still a bound, scaled to what was asked for.
     rounds = case.rounds + case.warmup_rounds + 1
     http.deadline_at = max(http.deadline_at, time.monotonic() + rounds * http.client.settings.timeout_s)
     first = http.request(case.method, case.path)  # recorded once as evidence; the rounds are not
+    expected = " or ".join(map(str, case.expect_status))
     if first.status not in case.expect_status:
-        raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected "
-                          f"{' or '.join(map(str, case.expect_status))}", first.evidence)
+        raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected {expected}", first.evidence)
     statuses: list[int] = []
 
     def once() -> None:
         statuses.append(http.request(case.method, case.path, record=False).status)
 
     benchmark.pedantic(once, rounds=case.rounds, iterations=1, warmup_rounds=case.warmup_rounds)
-    timings = sorted(t * 1000 for t in _raw_timings(benchmark))
-    if not timings:
-        raise CheckFailed(Reason.LATENCY, f"{label}: pytest-benchmark recorded no timings "
+    raw = _raw_timings(benchmark)
+    if not raw:
+        raise CheckFailed(Reason.NO_DATA, f"{label}: pytest-benchmark recorded no timings "
                           "(is it disabled, e.g. --benchmark-disable or xdist?)", first.evidence)
-    bad = [s for s in statuses if s not in case.expect_status]
-    if bad:
-        raise CheckFailed(Reason.ERRORS, f"{label}: {len(bad)} of {len(statuses)} rounds answered {sorted(set(bad))}",
-                          first.evidence)
-    mean = sum(timings) / len(timings)
-    p95 = percentile(timings, 0.95)
-    measured = {"mean_ms": round(mean, 3), "p95_ms": round(p95, 3), "rounds": len(timings),
-                "min_ms": round(timings[0], 3), "max_ms": round(timings[-1], 3)}
-    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} (pytest-benchmark, {len(timings)} rounds)",
+    # pedantic() runs the warm-up rounds first and times only the rounds after them, one call each.
+    timed = statuses[-len(raw):] if len(statuses) >= len(raw) else []
+    if len(timed) != len(raw):
+        raise CheckFailed(Reason.ERROR, f"{label}: {len(raw)} timings but {len(statuses)} answers recorded; "
+                          "cannot tell which timing belongs to which answer", first.evidence)
+    timings = sorted(t * 1000 for t, status in zip(raw, timed) if status in case.expect_status)
+    answers: dict[str, int] = {}
+    for status in timed:
+        answers[str(status)] = answers.get(str(status), 0) + 1
+    answers = dict(sorted(answers.items(), key=lambda kv: (-kv[1], kv[0])))
+    n_total, n_ok = len(raw), len(timings)
+    bad = n_total - n_ok
+    measured: dict[str, Any] = {"rounds": n_total, "n_total": n_total, "n_ok": n_ok, "answers": answers}
+    if timings:
+        mean = sum(timings) / len(timings)
+        p95 = percentile(timings, 0.95)
+        measured |= {"mean_ms": round(mean, 3), "p95_ms": round(p95, 3),
+                     "min_ms": round(timings[0], 3), "max_ms": round(timings[-1], 3)}
+    scope = "" if bad == 0 else f"; {n_ok} of {n_total} rounds with an expected status"
+    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} (pytest-benchmark, {n_total} rounds{scope})",
                              "latencies_ms": timings, "stats": measured,
                              "thresholds": {k: float(v) for k, v in (("mean budget", case.mean_ms), ("p95 budget", case.p95_ms)) if v is not None}})
+    if not timings:
+        raise CheckFailed(Reason.NO_DATA, f"{label}: no answer with an expected status ({expected}) among "
+                          f"{n_total} rounds: {describe_tally(answers)}", first.evidence)
+    ratio = f"{format((Decimal(bad) * 100 / Decimal(n_total)).quantize(Decimal('0.01')).normalize(), 'f')} %"
     breaches = [f"{name} {value:.1f} ms > {limit} ms" for name, value, limit in
                 (("mean", mean, case.mean_ms), ("p95", p95, case.p95_ms)) if limit is not None and Decimal(repr(value)) > limit]
+    if bad:
+        latency = f"; latency over the other {n_ok}: mean {mean:.1f} ms, p95 {p95:.1f} ms" + (
+            f" ({'; '.join(breaches)})" if breaches else "")
+        raise CheckFailed(Reason.ERRORS, f"{label}: {bad} of {n_total} rounds answered another status than {expected} "
+                          f"({describe_tally({k: v for k, v in answers.items() if int(k) not in case.expect_status})}; "
+                          f"errors {ratio}){latency}", first.evidence)
     breaches += _regressions(case, baseline, mean, p95)
     if breaches:
-        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(breaches)} (n={len(timings)})", first.evidence)
+        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(breaches)} (n={n_total}, errors 0 %)", first.evidence)
 
 
 def _raw_timings(benchmark: Any) -> list[float]:

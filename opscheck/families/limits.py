@@ -56,7 +56,9 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[LimitCase]:
             raw_expect = entry.get("batch_expect" if probe == "batch" else "expect", {})
             cases.append(LimitCase(
                 **b.common("limits", f"{entry['name']}:{probe}", path, entry),
-                mutating=probe == "at-limit",  # only that one may be accepted, i.e. written
+                # Every probe sends a body with a writing method: on a service without the limit
+                # being checked, the oversized one is accepted, i.e. written.
+                mutating=True,
                 probe=probe,
                 method=entry.get("method", "POST"),
                 path=entry["path"],
