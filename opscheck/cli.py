@@ -99,8 +99,14 @@ def _lint(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         profile = load_profile(path)
     except ProfileError as exc:
+        _print_warnings(exc.warnings)
         print(exc, file=sys.stderr)
         return USAGE_ERROR
+    except RecursionError:  # load_profile bounds depth; this is the last guard against a traceback
+        print(f"{path}: nested too deeply to read", file=sys.stderr)
+        return USAGE_ERROR
+    # Warnings (e.g. `on` that YAML 1.1 tools would read as true) never change the exit code.
+    _print_warnings(profile.warnings)
     from opscheck.registry import FAMILY_NAMES
 
     cases = profile.all_cases()
@@ -110,6 +116,13 @@ def _lint(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"{path}: ok: service {profile.service}; checks: {counts or 'none'}; "
           f"{len(sections)} runbook section(s) referenced; environments: {envs}")
     return 0
+
+
+def _print_warnings(warnings: Sequence[object]) -> None:
+    for warning in warnings:
+        where = f"{warning.file}:{warning.line}" if warning.line else warning.file  # type: ignore[attr-defined]
+        field = f" {warning.field}:" if warning.field else ""  # type: ignore[attr-defined]
+        print(f"{where}:{field} warning: {warning.cause}", file=sys.stderr)  # type: ignore[attr-defined]
 
 
 def _runbook(args: argparse.Namespace, extra: list[str]) -> int:

@@ -55,7 +55,7 @@ def test_full_example_loads_into_typed_cases(tmp_path):
     assert profile.auth.keys == ("old-key", "new-key")
     assert profile.secrets == {"old-key", "new-key"}
     assert profile.environments["local"].base_url == "http://127.0.0.1:8000"
-    assert profile.http.timeout_s == 3 and profile.http.deadline_s == 15
+    assert profile.http.timeout_s == 3 and profile.http.deadline_s == 9  # default deadline: 3 x timeout_s
     assert [c.name for c in profile.readiness] == ["live", "ready"]
     assert profile.link(smoke.section) == "https://git.example.com/ops/RUNBOOK.md#api-not-responding"
 
@@ -108,12 +108,12 @@ def test_typo_in_field_suggests_the_right_name(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("service: s\nsmoke: [{name: a, path: /, expect: {status: 'ok'}}]\n", ":2: smoke[0].expect.status: 'ok' is not of type"),
-        ("service: s\nsmoke: [{name: a, path: health}]\n", ":2: smoke[0].path: 'health' does not match '^/'"),
-        ("service: s\nhttp: {timeout_s: -1}\n", ":2: http.timeout_s: -1 is less than or equal to the minimum of 0"),
+        ("service: s\nsmoke: [{name: a, path: /, expect: {status: 'ok'}}]\n", ":2: smoke[0].expect.status: must be an integer or a list, not text"),
+        ("service: s\nsmoke: [{name: a, path: health}]\n", ":2: smoke[0].path: must match the pattern '^/'"),
+        ("service: s\nhttp: {timeout_s: -1}\n", ":2: http.timeout_s: must be greater than 0"),
         ("service: s\nhttp: {timeout_s: 10, deadline_s: 5}\n", ":2: http.deadline_s: deadline_s (5.0) must be at least timeout_s (10.0)"),
         ("smoke: []\n", ": 'service' is a required property"),
-        ("service: s\nenvironments: {prod: {base_url: ftp://x}}\n", ":2: environments.prod.base_url: 'ftp://x' does not match"),
+        ("service: s\nenvironments: {prod: {base_url: ftp://x}}\n", ":2: environments.prod.base_url: must match the pattern '^https?://'"),
         ("service: s\nsmoke:\n  - {name: a, path: /}\n  - {name: a, path: /b}\n", ":4: smoke[1].name: duplicate check name 'a'"),
         ("service: s\nservice: t\n", ":2: service: duplicate key (first defined on line 1)"),
         ("service: [unclosed\n", ":2: invalid YAML"),
