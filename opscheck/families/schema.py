@@ -1,8 +1,15 @@
 """Schema: responses against JSON Schema files, and the service against its own OpenAPI document.
 
 `schema:` entries validate one route's JSON against a schema file. `openapi:` checks, against the
-spec the service publishes (or a file): status and response-schema conformance of GET operations,
+spec the service publishes (or a file): status and response-schema conformance of operations,
 documented routes that exist, the reported version, and that invalid bodies get 4xx, never 5xx.
+
+Every operation is exercised with the request it documents (`contract.build_request`): its own
+method, its path and required query parameters filled (profile `params:`, then the spec's
+examples), its required body, all under the API's base path (`contract.server_base`). An
+operation whose request cannot be built is "not run", never passed: a listed operation is skipped
+naming the parameter it lacked; in the all-GETs conformance and bad-input probes the others still
+run and the check ends `degraded`, listing what was not run (skipped when nothing could run).
 """
 
 from __future__ import annotations
@@ -13,9 +20,26 @@ from typing import Any, Iterator
 
 import yaml
 
-from opscheck.contract import Operation, invalid_bodies, load_spec, operations, response_schema, validate, version_of
+import pytest
+
+from opscheck.contract import (
+    NO_BODY,
+    SAFE_METHODS,
+    Operation,
+    OperationRequest,
+    ServerBase,
+    Unfillable,
+    build_request,
+    invalid_bodies,
+    load_spec,
+    operations,
+    response_schema,
+    server_base,
+    validate,
+    version_of,
+)
 from opscheck.http import Response
-from opscheck.outcome import CheckFailed, Reason
+from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.profile import Builder, Case, status_set
 from opscheck.target import CheckHttp
 
@@ -40,6 +64,9 @@ class OpenApiCase(Case):
     version_header: str | None = None
     version_expect: str | None = None  # default: the spec's info.version
     max_examples: int = 10
+    params: dict[str, Any] = field(default_factory=dict)  # `openapi: {params:}`: values by parameter name, any operation
+    op_params: dict[str, Any] = field(default_factory=dict)  # this listed operation's own `params:`
+    body: Any = NO_BODY  # this listed operation's `body:` (NO_BODY: none given)
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SchemaCase]:
@@ -63,8 +90,16 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SchemaCase]:
 
 def build_openapi(raw: dict[str, Any], b: Builder) -> Iterator[OpenApiCase]:
     spec = raw.get("spec", "/openapi.json")
+    # An `operations:` entry is "METHOD /path", or {op: "METHOD /path", params: {...}, body: ...}.
+    listed: list[tuple[str, dict[str, Any], Any]] = []
+    for entry in raw.get("operations", ()):
+        if isinstance(entry, dict):
+            listed.append((str(entry.get("op", "")), dict(entry.get("params") or {}), entry.get("body", NO_BODY)))
+        else:
+            listed.append((str(entry), {}, NO_BODY))
     common = dict(spec=spec, spec_file=None if spec.startswith("/") else str(b.file(spec)),
-                  only=tuple(raw.get("operations", ())), exclude=tuple(raw.get("exclude", ())))
+                  only=tuple(label for label, _, _ in listed), exclude=tuple(raw.get("exclude", ())),
+                  params=dict(raw.get("params") or {}))
     for label in common["only"] + common["exclude"]:
         if len(label.split(" ")) != 2:
             b.problem(("openapi", "operations"), f"{label!r}: write operations as 'METHOD /path'")
@@ -75,9 +110,11 @@ def build_openapi(raw: dict[str, Any], b: Builder) -> Iterator[OpenApiCase]:
         return OpenApiCase(**b.common("schema", name, ("openapi",), raw), probe=probe, **common, **extra)
 
     # Listed operations get one test each; "all GETs" is one test, so collection needs no network.
-    if common["only"]:
-        for label in common["only"]:
-            yield case("conformance", operation=label)
+    # A listed write (POST, PUT, PATCH, DELETE, ...) is sent as itself, so it is a mutating check.
+    if listed:
+        for label, op_params, body in listed:
+            yield case("conformance", operation=label, op_params=op_params, body=body,
+                       mutating=label.split(" ")[0].upper() not in SAFE_METHODS)
     else:
         yield case("conformance")
     if raw.get("docs_routes", True):
@@ -130,53 +167,153 @@ def _spec(case: OpenApiCase, http: CheckHttp) -> dict[str, Any]:
     return spec
 
 
-def _selected(case: OpenApiCase, spec: dict[str, Any]) -> list[Operation]:
+def _listed(case: OpenApiCase, spec: dict[str, Any]) -> Operation:
     ops = operations(spec)
-    if case.operation:
-        chosen = [op for op in ops if op.label == case.operation]
-        if not chosen:
-            raise CheckFailed(Reason.SCHEMA, f"{case.operation}: not an operation of the OpenAPI document "
-                              f"(GET operations: {', '.join(o.label for o in ops if o.method == 'GET')})")
-        return chosen
-    return [op for op in ops if op.method == "GET" and not op.has_parameters and op.label not in case.exclude]
+    chosen = [op for op in ops if op.label == case.operation]
+    if not chosen:
+        raise CheckFailed(Reason.SCHEMA, f"{case.operation}: not an operation of the OpenAPI document "
+                          f"(operations: {_labels(ops)})")
+    return chosen[0]
+
+
+def _labels(ops: list[Operation], limit: int = 12) -> str:
+    shown = ", ".join(op.label for op in ops[:limit])
+    return (shown + f", ... ({len(ops)} in all)" if len(ops) > limit else shown) or "none"
+
+
+def _server(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any], op: Operation | None) -> ServerBase:
+    spec_url = None if case.spec_file else http.target.url(case.spec)
+    try:
+        return server_base(spec, op, base_url=http.target.base_url, spec_url=spec_url)
+    except ValueError as exc:
+        raise CheckFailed(Reason.SCHEMA, f"{case.spec_file or case.spec}: {exc}") from None
+
+
+def _where(base: ServerBase) -> str:
+    """Where the routes were requested, for messages: "" when the document names no server."""
+    if base.server_url is None:
+        return ""
+    at = f"the base URL + {base.prefix}" if base.prefix else "the base URL"
+    return f" [routes requested at {at}, from servers[0].url {base.server_url!r}" + (f"; {base.note}" if base.note else "") + "]"
+
+
+def _send(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any], op: Operation, request: OperationRequest,
+          body: Any = NO_BODY) -> tuple[Response, str, ServerBase]:
+    """Send `request` under the API's base path; (response, label naming what was sent, server base)."""
+    base = _server(case, http, spec, op)
+    path = base.prefix + request.path
+    kwargs: dict[str, Any] = {"headers": dict(request.headers)}
+    body = request.body if body is NO_BODY else body
+    if body is not NO_BODY:
+        if request.media_type is None or request.is_json or not isinstance(body, str):
+            kwargs["json"] = body
+        else:
+            kwargs["headers"]["Content-Type"] = request.media_type
+            kwargs["content"] = body.encode("utf-8")
+    response = http.request(op.method, path, **kwargs)
+    label = op.label if path == op.path else f"{op.label} (sent {op.method} {path})"
+    return response, label, base
+
+
+def _check_answer(op: Operation, spec: dict[str, Any], response: Response, label: str) -> str | None:
+    """Why `response` breaks `op`'s documented responses, or None when it conforms."""
+    schema, matched = response_schema(op, response.status, response.content_type.split(";")[0] or "application/json")
+    if matched == "undocumented":
+        return f"{label}: status {response.status} is not documented (documented: {', '.join(op.responses) or 'none'})"
+    if schema is None or op.method == "HEAD":  # a HEAD answer has no body to hold to the schema
+        return None
+    try:
+        violations = validate(response.json(label), schema, root=spec, limit=3)
+    except CheckFailed as exc:
+        return exc.message
+    except ValueError as exc:
+        return f"{label}: {exc}"
+    if violations:
+        return f"{label}: {violations[0].message}" + (f" (+{len(violations) - 1} more)" if len(violations) > 1 else "")
+    return None
+
+
+def _request_for(case: OpenApiCase, spec: dict[str, Any], op: Operation, **kwargs: Any) -> OperationRequest:
+    """build_request with the case's params; Unfillable passes through, a profile/spec error fails the check."""
+    try:
+        return build_request(spec, op, shared=case.params, **kwargs)
+    except Unfillable:
+        raise
+    except ValueError as exc:
+        raise CheckFailed(Reason.SCHEMA, str(exc)) from None
+
+
+def _not_run_text(not_run: list[str], limit: int = 5) -> str:
+    shown = "; ".join(not_run[:limit])
+    return shown + (f"; (+{len(not_run) - limit} more)" if len(not_run) > limit else "")
 
 
 def _conformance(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any]) -> None:
+    if case.operation:
+        op = _listed(case, spec)
+        try:
+            request = _request_for(case, spec, op, params=case.op_params, body=case.body)
+        except Unfillable as exc:
+            pytest.skip(str(exc))
+        response, label, base = _send(case, http, spec, op, request)
+        failure = _check_answer(op, spec, response, label)
+        if failure:
+            raise CheckFailed(Reason.SCHEMA, failure + _where(base), response.evidence)
+        return
+    # All GETs, in one test: an operation with a parameter nobody gave a value for is not run, and
+    # listed as such; the others are still checked.
+    selected = [op for op in operations(spec) if op.method == "GET" and op.label not in case.exclude]
+    if not selected:
+        pytest.skip("the OpenAPI document has no GET operation to check" + (" (after exclude:)" if case.exclude else ""))
     problems: list[str] = []
+    not_run: list[str] = []
     first: Response | None = None
-    for op in _selected(case, spec):
-        response = http.get(op.path)
-        schema, matched = response_schema(op, response.status, response.content_type.split(";")[0] or "application/json")
-        failure = None
-        if matched == "undocumented":
-            failure = f"{op.label}: status {response.status} is not documented (documented: {', '.join(op.responses) or 'none'})"
-        elif schema is not None:
-            try:
-                violations = validate(response.json(op.label), schema, root=spec, limit=3)
-            except CheckFailed as exc:
-                violations, failure = [], exc.message
-            if violations:
-                failure = f"{op.label}: {violations[0].message}" + (f" (+{len(violations) - 1} more)" if len(violations) > 1 else "")
+    where = ""
+    for op in selected:
+        try:
+            request = _request_for(case, spec, op)
+        except Unfillable as exc:
+            not_run.append(str(exc))
+            continue
+        response, label, base = _send(case, http, spec, op, request)
+        failure = _check_answer(op, spec, response, label)
         if failure:
             problems.append(failure)
             first = first or response
+            where = where or _where(base)
+    skipped = f"; not run: {_not_run_text(not_run)}" if not_run else ""
     if problems:
         more = f" (and {len(problems) - 1} more operation(s): {'; '.join(problems[1:3])})" if len(problems) > 1 else ""
-        raise CheckFailed(Reason.SCHEMA, problems[0] + more, first.evidence if first else None)
+        raise CheckFailed(Reason.SCHEMA, problems[0] + more + where + skipped, first.evidence if first else None)
+    if len(not_run) == len(selected):
+        pytest.skip(f"no GET operation could be requested: {_not_run_text(not_run)}")
+    if not_run:
+        raise CheckDegraded(Reason.NO_DATA, f"{len(selected) - len(not_run)} GET operation(s) conform, {len(not_run)} not run "
+                            f"(give values in openapi params: or list them in exclude:): {_not_run_text(not_run)}")
 
 
 def _docs_routes(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any]) -> None:
+    # Routes with a path parameter stay out: a 404 there may only mean "no such item".
+    routes = [op for op in operations(spec)
+              if op.method == "GET" and "{" not in op.path and op.label not in case.exclude]
+    if not routes:
+        pytest.skip("the OpenAPI document has no GET route without path parameters to look for")
     missing = []
     first: Response | None = None
-    for op in operations(spec):
-        if op.method != "GET" or op.has_parameters or op.label in case.exclude:
-            continue
-        response = http.get(op.path)
+    where = ""
+    for op in routes:
+        try:
+            request = _request_for(case, spec, op)
+        except Unfillable:
+            # Without its required query value the route still answers 400/422, not 404: that is enough here.
+            request = OperationRequest(op.method, op.path, {}, NO_BODY, None, {})
+        response, label, base = _send(case, http, spec, op, request)
         if response.status in (404, 405):
-            missing.append(f"{op.path} ({response.status})")
+            missing.append(f"{base.prefix}{op.path} ({response.status})")
             first = first or response
+            where = where or _where(base)
     if missing:
-        raise CheckFailed(Reason.SCHEMA, f"documented GET route(s) missing on the service: {', '.join(missing)}",
+        raise CheckFailed(Reason.SCHEMA, f"documented GET route(s) missing on the service: {', '.join(missing)}{where}",
                           first.evidence if first else None)
 
 
@@ -203,17 +340,31 @@ def _version(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any]) -> None:
 
 def _bad_input(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any]) -> None:
     targets = [op for op in operations(spec) if op.method in ("POST", "PUT", "PATCH") and op.request_schema
-               and not op.has_parameters and op.label not in case.exclude]
+               and op.label not in case.exclude]
+    if not targets:
+        pytest.skip("the OpenAPI document has no POST/PUT/PATCH operation with a JSON request body")
+    not_run: list[str] = []
     for op in targets:
+        try:
+            request = _request_for(case, spec, op, with_body=False)
+        except Unfillable as exc:
+            not_run.append(str(exc))
+            continue
         for body in invalid_bodies(op.request_schema or {}, root=spec, max_examples=case.max_examples):
-            response = http.request(op.method, op.path, json=body)
+            response, label, base = _send(case, http, spec, op, request, body=body)
             shown = json.dumps(body)[:80]
             if response.status >= 500:
-                raise CheckFailed(Reason.STATUS, f"{op.label} with an invalid body {shown}: status {response.status}, "
-                                  "expected 4xx (a server error on bad input)", response.evidence)
+                raise CheckFailed(Reason.STATUS, f"{label} with an invalid body {shown}: status {response.status}, "
+                                  f"expected 4xx (a server error on bad input){_where(base)}", response.evidence)
             if response.status < 400:
-                raise CheckFailed(Reason.SCHEMA, f"{op.label} with an invalid body {shown}: accepted with status "
-                                  f"{response.status}, expected 4xx", response.evidence)
+                raise CheckFailed(Reason.SCHEMA, f"{label} with an invalid body {shown}: accepted with status "
+                                  f"{response.status}, expected 4xx{_where(base)}", response.evidence)
+    if len(not_run) == len(targets):
+        pytest.skip(f"no operation with a request body could be requested: {_not_run_text(not_run)}")
+    if not_run:
+        raise CheckDegraded(Reason.NO_DATA, f"{len(targets) - len(not_run)} operation(s) refuse invalid bodies, "
+                            f"{len(not_run)} not run (give values in openapi params: or list them in exclude:): "
+                            f"{_not_run_text(not_run)}")
 
 
 def _conform(response: Response, schema: dict[str, Any], root: dict[str, Any] | None, label: str) -> None:
