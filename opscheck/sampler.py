@@ -12,6 +12,12 @@ is most of the error of a 20 ms measurement), verifying TLS exactly as httpx wou
 `verify`; anything rawhttp does not send exactly as httpx would (credentials in the URL, a proxy in
 the environment, odd headers) goes through httpx.AsyncClient. `CLIENT` forces either path.
 
+Figures: latency statistics come only from answers with an expected status. An instant 503 is
+an error, not a fast answer: counting it would make a failing route look fast (issue 8 §1a).
+
+A target that refuses its very first connections, or whose name does not resolve, ends the run at
+once (`stop_when_unreachable`): every further request would only repeat that answer.
+
 Busy polling (the default wherever this process may use two or more CPUs): while a run lasts, the
 event loop polls instead of sleeping, which costs one core for the run's length and keeps process
 wake-ups out of every sample. On a single CPU it would take that CPU from a service on the same
@@ -46,6 +52,8 @@ except ImportError:  # pragma: no cover - a future anyio layout; only the first 
     pass
 
 ERRORS = ("connect", "dns", "tls", "timeout", "protocol")
+# Transport errors that mean "nothing is there": the run's memo of unreachable origins keys on these.
+UNREACHABLE = ("connect", "dns")
 # The scheduler wakes this early and then yields until the due time: asyncio's timers fire up to
 # 1 ms late (epoll has millisecond granularity), and in open loop that lateness is latency.
 _SPIN_S = 0.001
@@ -77,6 +85,7 @@ class Sample:
     total_ms: float | None    # actual send -> end of body
     sent_s: float | None = None  # when it actually went out, seconds since the start; None if it never did
     dns_ms: float | None = None  # name resolution of a new connection (rawhttp only: httpx folds it into connect)
+    detail: str | None = None    # the transport error's one-line message, e.g. "cannot connect to h:1: refused"
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,10 @@ class Stats:
     requested: int
     n: int
     answered: int
+    n_ok: int                 # answers with an expected status: the only samples the latency figures come from
     errors: int               # transport errors + statuses outside expect_status
     error_ratio: Decimal      # exact: Decimal(errors) / Decimal(n); 0 when n == 0
+    # Every latency figure below is over the n_ok answers with an expected status, None when n_ok == 0.
     min_ms: float | None
     mean_ms: float | None
     p50_ms: float | None
@@ -118,9 +129,15 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def summarize(samples: Sequence[Sample], expect_status: Collection[int], requested: int, duration_s: float) -> Stats:
+    """Figures of one run. Latency and TTFB come only from answers whose status is in `expect_status`.
+
+    The connection phases (DNS, connect, TLS) come from every new connection, whatever it answered:
+    a handshake takes as long before a 503 as before a 200.
+    """
     n = len(samples)
-    latencies = sorted(s.latency_ms for s in samples if s.latency_ms is not None)
-    ttfbs = sorted(s.ttfb_ms for s in samples if s.latency_ms is not None and s.ttfb_ms is not None)
+    ok = [s for s in samples if s.status is not None and s.status in expect_status and s.latency_ms is not None]
+    latencies = sorted(s.latency_ms for s in ok if s.latency_ms is not None)
+    ttfbs = sorted(s.ttfb_ms for s in ok if s.ttfb_ms is not None)
     connects = sorted(s.connect_ms for s in samples if s.connect_ms is not None)
     lookups = sorted(s.dns_ms for s in samples if s.dns_ms is not None)
     handshakes = sorted(s.tls_ms for s in samples if s.tls_ms is not None)
@@ -136,6 +153,7 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
         requested=requested,
         n=n,
         answered=sum(1 for s in samples if s.status is not None),
+        n_ok=len(ok),
         errors=errors,
         error_ratio=Decimal(errors) / Decimal(n) if n else Decimal(0),
         min_ms=latencies[0] if latencies else None,
@@ -154,6 +172,24 @@ def summarize(samples: Sequence[Sample], expect_status: Collection[int], request
         achieved_rate=(len(sends) - 1) / span if span > 0 else None,
         duration_s=duration_s,
     )
+
+
+def tally(samples: Sequence[Sample]) -> dict[str, int]:
+    """How the samples ended, most frequent first: status codes as text, else the error kind.
+
+    E.g. ``{"503": 48, "200": 2}`` or ``{"connect": 1}``."""
+    counts: dict[str, int] = {}
+    for s in samples:
+        key = str(s.status) if s.status is not None else (s.error or "timeout")
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def describe_tally(counts: Mapping[str, int], limit: int = 4) -> str:
+    """``"48 x 503, 2 x 200"``; past `limit` kinds the rest is summed as "N other"."""
+    parts = [f"{count} x {key}" for key, count in list(counts.items())[:limit]]
+    rest = sum(list(counts.values())[limit:])
+    return ", ".join(parts + ([f"{rest} other"] if rest else []))
 
 
 def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: float | None) -> int:
@@ -175,8 +211,11 @@ def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: flo
 def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, duration_s: float | None = None,
                   method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
                   max_inflight: int = 256, verify: bool | ssl.SSLContext = True,
-                  busy_poll: bool | None = None) -> tuple[list[Sample], float]:
-    """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s)."""
+                  busy_poll: bool | None = None, stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
+    """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s).
+
+    With `stop_when_unreachable`, a connect or DNS failure before any answer ends the run: what
+    was not yet due is not sent and not in the samples (so fewer samples than requested)."""
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
     if (count - 1) / rate_per_s > MAX_RUN_S:
         raise ValueError(f"{count} requests at {rate_per_s:g}/s take {(count - 1) / rate_per_s:g} s, "
@@ -185,15 +224,18 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
     with _steady_runtime():
-        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, resolve_busy_poll(busy_poll)))
+        return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, resolve_busy_poll(busy_poll),
+                                      stop_when_unreachable))
 
 
 def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
                     method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
-                    verify: bool | ssl.SSLContext = True, busy_poll: bool | None = None) -> tuple[list[Sample], float]:
+                    verify: bool | ssl.SSLContext = True, busy_poll: bool | None = None,
+                    stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
     """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s).
 
-    A run for `requests` stops sending after MAX_RUN_S; what was not sent by then is missing."""
+    A run for `requests` stops sending after MAX_RUN_S; what was not sent by then is missing. With
+    `stop_when_unreachable`, so does a run whose first answers are connect or DNS failures."""
     if (requests is None) == (duration_s is None):
         raise ValueError("give exactly one of requests and duration_s")
     if requests is not None and requests < 0:
@@ -204,7 +246,8 @@ def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, 
     job = _Job(url, method, dict(headers or {}), timeout_s)
     use_raw(url, method, job.headers)
     with _steady_runtime():
-        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, resolve_busy_poll(busy_poll)))
+        return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, resolve_busy_poll(busy_poll),
+                                        stop_when_unreachable))
 
 
 def resolve_busy_poll(asked: bool | None) -> bool:
@@ -265,7 +308,7 @@ class _Job:
 class _Attempt:
     """One request's clock readings (loop.time()), filled in as it goes."""
 
-    __slots__ = ("done", "due", "error", "headers_at", "marks", "sent", "status")
+    __slots__ = ("detail", "done", "due", "error", "headers_at", "marks", "sent", "status")
 
     def __init__(self, due: float | None) -> None:
         self.due = due  # None in closed loop: nothing is due, latency runs from the actual send
@@ -274,6 +317,7 @@ class _Attempt:
         self.done: float | None = None
         self.status: int | None = None
         self.error: str | None = None
+        self.detail: str | None = None
         self.marks: dict[str, float] = {}
 
     def sample(self, t0: float) -> Sample:
@@ -293,6 +337,7 @@ class _Attempt:
             total_ms=ms(self.sent, self.done) if answered else None,
             sent_s=None if self.sent is None else self.sent - t0,
             dns_ms=ms(marks.get(_DNS_STARTED), marks.get(_DNS_DONE)),
+            detail=None if answered else self.detail,
         )
 
 
@@ -344,6 +389,7 @@ async def _fetch_raw(pool: rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
         attempt.status = response.status
     except rawhttp.RawHTTPError as exc:
         attempt.error = exc.kind
+        attempt.detail = str(exc)
     finally:  # also when cancelled at the end of the run: what was measured so far stays
         attempt.headers_at = timings.headers
         for name, value in ((_DNS_STARTED, timings.dns_started), (_DNS_DONE, timings.dns_done),
@@ -372,16 +418,23 @@ async def _fetch_httpx(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) 
         attempt.status = response.status_code
     except TimeoutError:
         attempt.error = "timeout"
+        attempt.detail = f"no complete answer within {job.timeout_s:g} s"
     except httpx.HTTPError as exc:
-        attempt.error = classify(exc)
+        attempt.error, attempt.detail = _classify(exc, job)
 
 
 def classify(exc: httpx.HTTPError) -> str:
     """The error name of a transport failure: the same classification as every other check."""
+    return _classify(exc, None)[0]
+
+
+def _classify(exc: httpx.HTTPError, job: _Job | None) -> tuple[str, str]:
     from opscheck.http import classify as classify_transport
 
-    reason, _ = classify_transport(exc, deadline_fired=False, timeout_s=0, deadline_s=0, host="")
-    return reason.value if reason.value in ERRORS else "protocol"
+    host = httpx.URL(job.url).netloc.decode("ascii", "replace") if job is not None else ""
+    timeout_s = job.timeout_s if job is not None else 0
+    reason, detail = classify_transport(exc, deadline_fired=False, timeout_s=timeout_s, deadline_s=timeout_s, host=host)
+    return (reason.value if reason.value in ERRORS else "protocol"), detail
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:
@@ -416,10 +469,29 @@ async def _finish(tasks: Sequence[asyncio.Task[None]]) -> None:
             raise result
 
 
+class _Unreachable:
+    """Set once a connect or DNS failure arrives while nothing has been answered yet in the run."""
+
+    __slots__ = ("answered", "enabled", "hit")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.answered = False
+        self.hit = False
+
+    def note(self, attempt: _Attempt) -> None:
+        if attempt.status is not None:
+            self.answered = True
+        elif self.enabled and not self.answered and attempt.error in UNREACHABLE:
+            self.hit = True
+
+
 async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
-                     verify: bool | ssl.SSLContext, busy_poll: bool) -> tuple[list[Sample], float]:
+                     verify: bool | ssl.SSLContext, busy_poll: bool,
+                     stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     slots = asyncio.Semaphore(max_inflight)
+    unreachable = _Unreachable(stop_when_unreachable)
     attempts: list[_Attempt] = []
     tasks: list[asyncio.Task[None]] = []
     # Only the requests still in flight: asyncio.wait() walks every task it is given before it
@@ -429,6 +501,7 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
     async def one(attempt: _Attempt) -> None:
         async with slots:  # waiting here still counts: latency runs from `due`
             await _fetch(client, job, attempt)
+        unreachable.note(attempt)
 
     async with _client(job, max_inflight, verify) as client:
         await _warm_up(loop)
@@ -439,6 +512,8 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
             for i in range(count):
                 due = t0 + i / rate  # from t0, never from the previous wake-up: no drift
                 await _sleep_until(loop, due)
+                if unreachable.hit:
+                    break  # nothing is listening: the rest would only repeat that
                 attempt = _Attempt(due)
                 attempts.append(attempt)
                 if loop.time() >= hard_end:
@@ -456,15 +531,17 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
 
 
 async def _closed_loop(job: _Job, concurrency: int, requests: int | None, duration_s: float | None,
-                       verify: bool | ssl.SSLContext, busy_poll: bool) -> tuple[list[Sample], float]:
+                       verify: bool | ssl.SSLContext, busy_poll: bool,
+                       stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     attempts: list[_Attempt] = []
     remaining = requests
+    unreachable = _Unreachable(stop_when_unreachable)
 
     async def worker(stop_at: float) -> None:
         nonlocal remaining
         while True:
-            if loop.time() >= stop_at:
+            if loop.time() >= stop_at or unreachable.hit:
                 return
             if remaining is not None:
                 if remaining <= 0:
@@ -473,6 +550,7 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
             attempt = _Attempt(None)
             attempts.append(attempt)
             await _fetch(client, job, attempt)
+            unreachable.note(attempt)
 
     async with _client(job, concurrency, verify) as client:
         await _warm_up(loop)

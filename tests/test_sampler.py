@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -19,11 +20,13 @@ from benchmarks.delay_server import start_delay_server
 from opscheck import sampler
 from opscheck.sampler import (
     Sample,
+    describe_tally,
     percentile,
     planned_requests,
     run_closed_loop,
     run_open_loop,
     summarize,
+    tally,
 )
 
 Start = Callable[..., str]
@@ -122,6 +125,33 @@ def test_summarize_counts_transport_errors_and_percentiles_over_answered_only() 
     assert stats.mean_ms == pytest.approx(20.0)
 
 
+def test_summarize_takes_latency_only_from_answers_with_an_expected_status() -> None:
+    # 48 instant 503s and two 200s after 400 ms: the 503s are errors, not fast answers.
+    samples = [_sample(503, 1.0) for _ in range(48)] + [_sample(200, 400.0), _sample(200, 400.0)]
+    stats = summarize(samples, {200}, requested=50, duration_s=1.0)
+    assert (stats.n, stats.answered, stats.n_ok, stats.errors) == (50, 50, 2, 48)
+    assert stats.error_ratio == Decimal("0.96")
+    for figure in (stats.min_ms, stats.p50_ms, stats.p90_ms, stats.p95_ms, stats.p99_ms, stats.max_ms,
+                   stats.mean_ms, stats.ttfb_p50_ms, stats.ttfb_p95_ms):
+        assert figure == pytest.approx(400.0)
+
+
+def test_summarize_without_an_expected_answer_has_no_latency_at_all() -> None:
+    stats = summarize([_sample(503, 1.0) for _ in range(50)], {200}, requested=50, duration_s=1.0)
+    assert stats.n_ok == 0 and stats.answered == 50 and stats.error_ratio == 1
+    assert stats.p50_ms is None and stats.p95_ms is None and stats.max_ms is None and stats.mean_ms is None
+    assert stats.ttfb_p95_ms is None and stats.min_ms is None
+
+
+def test_tally_counts_statuses_and_errors_most_frequent_first() -> None:
+    samples = [_sample(503)] * 3 + [_sample(200)] + [_sample(None, error="connect")] * 2
+    assert tally(samples) == {"503": 3, "connect": 2, "200": 1}
+    assert list(tally(samples)) == ["503", "connect", "200"]
+    assert describe_tally(tally(samples)) == "3 x 503, 2 x connect, 1 x 200"
+    assert describe_tally({str(code): 1 for code in range(500, 506)}, limit=4) == \
+        "1 x 500, 1 x 501, 1 x 502, 1 x 503, 2 other"
+
+
 def test_summarize_of_nothing() -> None:
     stats = summarize([], {200}, requested=0, duration_s=0.0)
     assert stats.n == 0 and stats.error_ratio == Decimal(0)
@@ -174,12 +204,45 @@ def test_open_loop_without_a_slot_limit_also_sees_the_stall(serve: Start) -> Non
     assert min(s.scheduled_s + s.latency_ms / 1000 for s in slow) >= 1.0  # type: ignore[operator]
 
 
-def test_open_loop_connection_refused(refused_url: str) -> None:
-    samples, elapsed = run_open_loop(refused_url, rate_per_s=100, requests=10, timeout_s=1.0)
+def test_open_loop_connection_refused_counts_every_request_when_asked_not_to_stop(refused_url: str) -> None:
+    samples, elapsed = run_open_loop(refused_url, rate_per_s=100, requests=10, timeout_s=1.0,
+                                     stop_when_unreachable=False)
     stats = summarize(samples, {200}, requested=10, duration_s=elapsed)
     assert stats.n == 10 and stats.errors == 10 and stats.error_ratio == 1
     assert {s.error for s in samples} == {"connect"}
     assert stats.answered == 0 and stats.p50_ms is None
+    assert all(s.detail and "127.0.0.1" in s.detail for s in samples)  # the message names the address
+
+
+def test_open_loop_stops_at_once_when_nothing_listens(refused_url: str) -> None:
+    # 50 requests at 5/s would take 10 s; a refused first connection ends the run instead.
+    started = time.monotonic()
+    samples, elapsed = run_open_loop(refused_url, rate_per_s=5, requests=50, timeout_s=1.0)
+    assert 1 <= len(samples) < 50
+    assert {s.error for s in samples} == {"connect"} and all(s.status is None for s in samples)
+    assert time.monotonic() - started <= 1.0 + 1  # a bound on a hang, not a speed claim
+
+
+def test_closed_loop_stops_at_once_when_nothing_listens(refused_url: str) -> None:
+    started = time.monotonic()
+    samples, _ = run_closed_loop(refused_url, concurrency=2, duration_s=10, timeout_s=1.0)
+    assert 1 <= len(samples) <= 2 and {s.error for s in samples} == {"connect"}
+    assert time.monotonic() - started <= 1.0 + 1
+
+
+def test_open_loop_that_was_answered_does_not_stop_on_a_later_refusal(client_path: str) -> None:
+    # The server goes away mid-run (a restart): its refusals are errors of the run, not a reason
+    # to stop it, because the target was reachable.
+    host, port, stop = start_delay_server(0)
+    timer = threading.Timer(0.3, stop)
+    timer.start()
+    try:
+        samples, _ = run_open_loop(f"http://{host}:{port}/", rate_per_s=50, requests=40, timeout_s=0.5)
+    finally:
+        timer.cancel()
+        stop()
+    assert len(samples) == 40
+    assert any(s.status == 200 for s in samples) and any(s.status is None for s in samples)
 
 
 def test_open_loop_silent_server_times_out_and_ends_in_time(serve: Start) -> None:
@@ -257,7 +320,7 @@ def test_closed_loop_concurrency(serve: Start, busy_poll: bool) -> None:
 def test_closed_loop_duration_is_bounded(serve: Start, refused_url: str) -> None:
     samples, elapsed = run_closed_loop(serve(20), concurrency=2, duration_s=0.3, timeout_s=1.0)
     assert samples and all(s.scheduled_s < 0.3 for s in samples) and elapsed <= 0.3 + 1.0
-    samples, _ = run_closed_loop(refused_url, concurrency=2, requests=6, timeout_s=1.0)
+    samples, _ = run_closed_loop(refused_url, concurrency=2, requests=6, timeout_s=1.0, stop_when_unreachable=False)
     assert len(samples) == 6 and {s.error for s in samples} == {"connect"}
 
 
