@@ -665,9 +665,9 @@ def _schema_problems(data: Any, ctx: _Ctx) -> None:
                 extra = f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(allowed)}"
                 ctx.problem(path + (key,), f"unknown field{extra}")
             continue
-        if error.validator == "propertyNames" and error.context:
-            name = error.context[0].instance
-            ctx.problem(path + (name,), f"the name {_cause(error.context[0])}")
+        if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+            # jsonschema reports a bad key at its mapping, with the key as the instance.
+            ctx.problem(path + (error.instance,), f"the name {_cause(error)}")
             continue
         ctx.problem(path, _cause(error))
 

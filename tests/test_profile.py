@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import jsonschema
@@ -177,3 +181,279 @@ def test_root_profile_is_the_demo_profile_with_a_repo_relative_runbook():
     for entry in root.get("schema", []):
         entry["schema"] = entry["schema"].removeprefix("opscheck/demo/")
     assert json.dumps(root, sort_keys=True) == json.dumps(demo, sort_keys=True)
+
+
+# --- hostile profiles: every one ends in file:line: field: cause, exit 4, never a traceback -----
+
+from opscheck.cli import main as cli_main  # noqa: E402
+
+
+def lint(tmp_path: Path, content: str | bytes, capsys, env: dict[str, str] | None = None,
+         monkeypatch=None) -> tuple[int, str]:
+    """`opscheck lint` in-process on *content*; (exit code, stderr)."""
+    path = tmp_path / "opscheck.yaml"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    if monkeypatch is not None:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+    code = cli_main(["lint", "--profile", str(path)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+    return code, err
+
+
+NESTED = "service: s\nsmoke: " + "[" * 600 + "]" * 600 + "\n"
+BILLION_LAUGHS = "service: s\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+    for p, c in zip(["", *"abcdefgh"], "abcdefghi"))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("service: s\nx: &a [*a]\n", ":2: recursive alias: this collection contains itself"),
+    ("service: s\nx: &a {y: *a}\n", ":2: recursive alias"),
+    (NESTED, ":2: nested more than 64 levels deep (column 71)"),
+    ("service: s\n[a]: b\n", ":2: a key must be plain text, not a list or a mapping"),
+    ("service: s\n? {a: 1}\n: b\n", ":2: a key must be plain text"),
+    ("service: s\ntrue: 1\nfoo: 2\n", ":2: true: unknown field"),
+    ("service: s\n1: x\nnull: y\n", ":2: 1: unknown field"),
+    (BILLION_LAUGHS, ": aliases here expand to more than 100000 values"),
+], ids=["recursive-list", "recursive-map", "600-deep", "flow-key", "complex-key", "bool-key", "int-key", "billion-laughs"])
+def test_a_hostile_document_is_one_clear_line_with_exit_4(tmp_path, capsys, content, expected):
+    started = time.monotonic()
+    code, err = lint(tmp_path, content, capsys)
+    assert code == 4 and expected in err, err
+    assert all(line.startswith(f"{tmp_path / 'opscheck.yaml'}:") for line in err.splitlines())
+    assert time.monotonic() - started < 5
+
+
+def test_a_billion_laughs_profile_is_refused_fast_in_a_subprocess(tmp_path):
+    path = tmp_path / "opscheck.yaml"
+    path.write_text(BILLION_LAUGHS)
+    assert len(BILLION_LAUGHS) < 700
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "opscheck", "lint", "--profile", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4 and ":7: aliases here expand to more than 100000 values" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and time.monotonic() - started < 20
+
+
+def test_aliases_and_merge_keys_that_stay_small_are_read(tmp_path):
+    path = write(tmp_path, """\
+        service: s
+        description: &health /health
+        smoke:
+          - &base {name: a, path: *health, expect: {status: 200}}
+          - <<: *base
+            name: b
+          - {<<: [*base], name: c, path: /other}
+    """, runbook=None)
+    smoke = load_profile(path, environ={}).smoke
+    assert [(c.name, c.path) for c in smoke] == [("a", "/health"), ("b", "/health"), ("c", "/other")]
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ('slo: [{name: a, path: /, requests: 5, p95_ms: "5 ms"}]', "slo[0].p95_ms: must be a number"),
+    ('tls: {fail_days: ""}', "tls.fail_days: must be a number"),
+    ("tls: {warn_days: .inf}", "tls.warn_days: `.inf` is not a finite number; quote it if you mean the text"),
+    ("tls: {warn_days: -.INF}", "tls.warn_days: `-.INF` is not a finite number"),
+    ("tls: {warn_days: .nan}", "tls.warn_days: `.nan` is not a finite number"),
+    ('thresholds: [{name: a, source: /, field: x, critical: "1e999999999"}]', "thresholds[0].critical: must be a number"),
+    ("thresholds: [{name: a, source: /, field: x, critical: 1e999999999}]", "thresholds[0].critical: `1e999999999` is not a finite number"),
+    ("thresholds: [{name: a, source: /, field: x, critical: " + "9" * 150 + "}]", "thresholds[0].critical: `99999"),
+    ('thresholds: [{name: a, source: /, field: x, critical: "' + "9" * 60 + '"}]', "thresholds[0].critical: must be a number"),
+    ('freshness: [{name: a, source: /, field: x, fail_after: "soon"}]', "freshness[0].fail_after: must be a duration"),
+    ("http: {timeout_s: 1e999}", "http.timeout_s: `1e999` is not a finite number"),
+    ("http: {max_body_bytes: 0x10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000}",
+     "http.max_body_bytes: `0x100000"),
+    ("smoke: [{name: a, path: /, expect: {max_ms: .inf}}]", "smoke[0].expect.max_ms: `.inf` is not a finite number"),
+])
+def test_a_bound_that_is_not_a_bounded_number_is_a_profile_error(tmp_path, capsys, entry, expected):
+    code, err = lint(tmp_path, f"service: s\n{entry}\n", capsys)
+    assert code == 4 and f"opscheck.yaml:2: {expected}" in err, err
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", ":1: the profile is empty: it needs at least `service:`"),
+    (b"# only a comment\n\n", ":1: the profile is empty"),
+    (b"service: s\ndescription: caf\xe9\n", ":2: not valid UTF-8: byte 0xe9 at column 17; save the profile as UTF-8"),
+    (b"service: s\n\nx: a\x01b\n", ":3: control character U+0001 at column 5 is not allowed in YAML; remove it"),
+    (b"service: s\nx: \x7f\n", ":2: control character U+007F at column 4"),
+    (b"service: [a,\n  b\n", ":3: invalid YAML (column 1)"),
+])
+def test_unreadable_text_names_its_line(tmp_path, capsys, content, expected):
+    code, err = lint(tmp_path, content, capsys)
+    assert code == 4 and f"opscheck.yaml{expected}" in err, err
+
+
+def test_a_byte_order_mark_is_not_a_problem(tmp_path):
+    path = tmp_path / "opscheck.yaml"
+    path.write_bytes("\ufeffservice: s\n".encode())
+    assert load_profile(path, environ={}).service == "s"
+
+
+def test_a_profile_path_that_is_a_device_pipe_or_directory_is_refused_at_once(tmp_path, capsys):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for target, cause in (("/dev/zero", "a character device, not a regular file"),
+                          (str(fifo), "a named pipe, not a regular file"),
+                          (str(tmp_path), "a directory, not a regular file")):
+        started = time.monotonic()
+        assert cli_main(["lint", "--profile", target]) == 4
+        assert capsys.readouterr().err.strip() == f"{target}: cannot read profile: {cause}"
+        assert time.monotonic() - started < 5
+
+
+def test_a_profile_over_one_mib_is_refused(tmp_path, capsys):
+    code, err = lint(tmp_path, "service: s\n" + "# padding\n" * 110_000, capsys)
+    assert code == 4 and "larger than the 1 MiB limit for profiles" in err
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_runbook_or_ca_file_that_is_not_a_regular_file_is_refused_at_its_line(tmp_path, capsys, kind):
+    target = "/dev/zero"
+    if kind == "fifo":
+        target = str(tmp_path / "pipe")
+        os.mkfifo(target)
+    started = time.monotonic()
+    code, err = lint(tmp_path, f"service: s\nrunbook: {target}\nhttp: {{ca_file: {target}}}\n", capsys)
+    assert code == 4 and time.monotonic() - started < 5
+    assert f"opscheck.yaml:2: runbook: {target}: a " in err and "not a regular file" in err, err
+    assert f"opscheck.yaml:3: http.ca_file: {target}: a " in err, err
+
+
+# --- secrets never appear in lint output --------------------------------------------------------
+
+SECRET = "s3cr3t-VALUE-42"
+
+
+@pytest.mark.parametrize("entry", [
+    'environments: {prod: {base_url: "${MY_TOKEN}"}}',
+    'smoke: [{name: a, path: "${MY_TOKEN}"}]',
+    'smoke: [{name: a, path: /, headers: {X-Key: "${MY_TOKEN}\\u00e9"}}]',
+    'http: {timeout_s: "${MY_TOKEN}"}',
+    'smoke: [{name: a, path: /, expect: {status: "${MY_TOKEN}"}}]',
+    'service: ["${MY_TOKEN}"]',
+    'thresholds: [{name: a, source: /, field: x, critical: "${MY_TOKEN}"}]',
+    'freshness: [{name: a, source: /, field: x, fail_after: "1${MY_TOKEN}"}]',
+])
+def test_a_value_from_a_secret_variable_never_appears_in_lint_output(tmp_path, capsys, monkeypatch, entry):
+    content = f"service: s\n{entry}\n" if not entry.startswith("service") else entry + "\n"
+    code, err = lint(tmp_path, content, capsys, env={"MY_TOKEN": SECRET}, monkeypatch=monkeypatch)
+    assert code == 4 and "opscheck.yaml:" in err, err
+    assert SECRET not in err and "s3cr3t" not in err, err
+
+
+def test_schema_messages_describe_the_constraint_not_the_value(tmp_path, capsys):
+    code, err = lint(tmp_path, "service: s\nenvironments: {prod: {base_url: my-password-here}}\n", capsys)
+    assert code == 4 and "my-password-here" not in err
+    assert "environments.prod.base_url: must match the pattern '^https?://'" in err
+
+
+# --- header names and values the transport cannot send --------------------------------------------
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ('http: {headers: {X-Team: "Sécurité"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
+    ('http: {headers: {X-Team: "a\\r\\nX-Injected: 1"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
+    ('http: {headers: {X-Team: "ops\\n"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
+    ('http: {headers: {"X-Team\\n": a}}', "http.headers.X-Team\n: the name must be an HTTP header name"),
+    ('http: {headers: {"X Team": a}}', "http.headers.X Team: the name must be an HTTP header name"),
+    ('http: {headers: {"Équipe": a}}', "http.headers.Équipe: the name must be an HTTP header name"),
+    ('smoke: [{name: a, path: /, headers: {X-Team: "Sécurité"}}]', "smoke[0].headers.X-Team: must be text"),
+    ('limits: [{name: a, path: /, headers: {X-Team: "\\u2028"}, max_body_bytes: 10}]', "limits[0].headers.X-Team: must be text"),
+    ("auth: {header: X API Key, keys_env: K}", "auth.header: must be an HTTP header name"),
+    ('auth: {header: Authorization, scheme: "Bearer\\n", keys_env: K}', "auth.scheme: must be one word"),
+])
+def test_a_header_the_transport_cannot_send_is_refused_at_its_line(tmp_path, capsys, entry, expected):
+    code, err = lint(tmp_path, f"service: s\n{entry}\n", capsys)
+    assert code == 4 and f"opscheck.yaml:2: {expected}" in err, err
+
+
+def test_an_api_key_the_transport_cannot_send_is_refused_without_showing_it(tmp_path, capsys, monkeypatch):
+    code, err = lint(tmp_path, "service: s\nauth: {header: X-API-Key, keys_env: KEYS}\n", capsys,
+                     env={"KEYS": "good;clé-secrète"}, monkeypatch=monkeypatch)
+    assert code == 4 and "opscheck.yaml:2: auth.keys_env: a key in $KEYS has characters an HTTP header cannot carry" in err
+    assert "clé" not in err
+
+
+def test_headers_in_printable_ascii_are_sent_as_written(tmp_path):
+    path = write(tmp_path, 'service: s\nhttp: {headers: {X-Team: "ops\tteam (EU) ~1"}}\n', runbook=None)
+    assert load_profile(path, environ={}).http.headers == {"X-Team": "ops\tteam (EU) ~1"}
+
+
+# --- YAML typing: YAML 1.2 core rules, and ${VAR} typed by its field -------------------------------
+
+def test_plain_scalars_follow_yaml_1_2_core_rules(tmp_path):
+    path = write(tmp_path, """\
+        service: s
+        smoke:
+          - name: a
+            path: /
+            headers: {X-Flag: off, X-Other: on, X-Yes: yes, X-Y: y}
+            expect:
+              json: {country: NO, t: true, T: True, f: FALSE, oct: 0o17, hex: 0x1F, dec: 0755,
+                     sexa: 1:20, under: 1_000, date: 2024-01-01, n: null, tilde: ~, f2: 1.10}
+    """, runbook=None)
+    case = load_profile(path, environ={}).smoke[0]
+    assert case.headers == {"X-Flag": "off", "X-Other": "on", "X-Yes": "yes", "X-Y": "y"}
+    assert case.expect.json == {"country": "NO", "t": True, "T": True, "f": False, "oct": 15, "hex": 31, "dec": 755,
+                                "sexa": "1:20", "under": "1_000", "date": "2024-01-01", "n": None, "tilde": None,
+                                "f2": 1.1}
+
+
+def test_a_whole_value_variable_takes_the_type_its_field_declares(tmp_path):
+    path = write(tmp_path, """\
+        service: ${SERVICE}
+        smoke:
+          - name: a
+            path: /
+            headers: {X-Flag: "${FLAG}"}
+            expect:
+              status: "${STATUS}"
+              max_ms: "${BUDGET}"
+              json:
+                version: "${APP_VERSION}"
+                quoted_flag: "${FLAG}"
+                plain: ${APP_VERSION}
+        thresholds: [{name: t, source: /, field: x, critical: "${CRIT}"}]
+    """, runbook=None)
+    env = {"SERVICE": "1.10", "FLAG": "off", "STATUS": "204", "BUDGET": "250", "APP_VERSION": "1.10", "CRIT": "5.00"}
+    profile = load_profile(path, environ=env)
+    case = profile.smoke[0]
+    assert profile.service == "1.10" and case.headers == {"X-Flag": "off"}
+    assert case.expect.status == (204,) and case.expect.max_ms == 250
+    assert case.expect.json == {"version": "1.10", "quoted_flag": "off", "plain": 1.1}
+    assert str(profile.cases("thresholds")[0].band.critical) == "5.00"  # a decimal field keeps the exact text
+
+
+def test_a_variable_that_is_not_a_number_where_one_is_needed_is_a_type_error(tmp_path):
+    found = problems(tmp_path, 'service: s\nhttp: {timeout_s: "${T}"}\n', env={"T": "soon"}, runbook=None)
+    assert found == [f"{tmp_path / 'opscheck.yaml'}:2: http.timeout_s: must be a number, not text"]
+
+
+def test_lint_warns_where_yaml_1_1_reads_a_plain_scalar_differently_and_still_exits_0(tmp_path, capsys):
+    code, err = lint(tmp_path, "service: s\nsmoke:\n  - {name: a, path: /, headers: {X-Flag: off},"
+                               " expect: {json: {country: NO, ok: 'NO', v: 0755}}}\n", capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 3, lines
+    assert ("opscheck.yaml:3: smoke[0].headers.X-Flag: warning: `off` is text here (YAML 1.2, as opscheck reads it)"
+            " but the boolean false for YAML 1.1 tools; quote it (\"off\") if you mean the text") in lines[0]
+    assert "smoke[0].expect.json.country: warning: `NO` is text here" in lines[1]
+    assert "smoke[0].expect.json.v: warning: `0755` is the number 755 here" in lines[2] and "the number 493" in lines[2]
+
+
+def test_quoted_and_unambiguous_scalars_give_no_warning(tmp_path):
+    path = write(tmp_path, "service: s\nsmoke: [{name: a, path: /, headers: {X: 'off'}, expect: {json: {a: true, b: 12, c: x}}}]\n",
+                 runbook=None)
+    assert load_profile(path, environ={}).warnings == []
+
+
+def test_a_builder_that_slips_is_a_profile_error_at_its_section_not_an_internal_error(tmp_path, capsys, monkeypatch):
+    import opscheck.families.smoke as smoke
+
+    def slip(raw, builder):
+        raise KeyError("expect")
+
+    monkeypatch.setattr(smoke, "build", slip)
+    code, err = lint(tmp_path, "service: s\nsmoke: [{name: a, path: /}]\n", capsys)
+    assert code == 4 and "opscheck.yaml:2: smoke: cannot read this entry ('expect')" in err, err
