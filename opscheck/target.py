@@ -91,10 +91,17 @@ class CheckHttp:
         if is_mutating(method) and not self.target.allow_mutating:
             raise MutatingRefused(method.upper(), self.client.redactor.url(path), self.target.environment)
 
-    def send_headers(self, headers: Mapping[str, str] | None = None, *, auth: bool = True) -> dict[str, str]:
+    def send_headers(self, headers: Mapping[str, str] | None = None, *, auth: bool = True,
+                     with_profile: bool = False) -> dict[str, str]:
         """The check's headers plus the target's credentials: explicit headers win (by name, in any
-        case), then the profile's http.headers, then the auth key, then the base URL's user:password."""
+        case), then the profile's http.headers, then the auth key, then the base URL's user:password.
+        The HttpClient adds the profile's headers itself; `with_profile` includes them here, for
+        senders with their own client (the SLO sampler). Every sensitive value is registered."""
         merged = dict(headers or {})
+        if with_profile:
+            given_now = {name.lower() for name in merged}
+            merged.update({n: v for n, v in self.client.settings.headers.items()
+                           if n.lower() not in given_now and (auth or not self.client.redactor.is_sensitive(n))})
         given = {name.lower() for name in merged} | {name.lower() for name in self.client.settings.headers}
         if auth and self.auth is not None and self.auth.keys and self.auth.header.lower() not in given:
             merged[self.auth.header] = self.auth.header_value(self.auth.keys[0])

@@ -55,7 +55,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
 def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None = None) -> None:
     from opscheck.sampler import describe_tally, percentile
 
-    label = f"{case.method} {case.path}"
+    label = f"{case.method} {http.client.redactor.url(case.path)}"  # also the plot's title: no credential in it
     # The check's deadline covers every round: still a bound, scaled to what was asked for.
     rounds = case.rounds + case.warmup_rounds + 1
     http.deadline_at = max(http.deadline_at, time.monotonic() + rounds * http.client.settings.timeout_s)
