@@ -457,3 +457,13 @@ def test_a_builder_that_slips_is_a_profile_error_at_its_section_not_an_internal_
     monkeypatch.setattr(smoke, "build", slip)
     code, err = lint(tmp_path, "service: s\nsmoke: [{name: a, path: /}]\n", capsys)
     assert code == 4 and "opscheck.yaml:2: smoke: cannot read this entry ('expect')" in err, err
+
+
+@pytest.mark.parametrize("content", ["service: s\nx: &a [*a]\n", 'service: s\nhttp: {headers: {X-Team: "Sécurité"}}\n'])
+def test_opscheck_run_refuses_a_hostile_profile_as_a_usage_error_with_its_line(tmp_path, content):
+    path = tmp_path / "opscheck.yaml"
+    path.write_text(content)
+    proc = subprocess.run([sys.executable, "-m", "opscheck", "run", "--profile", str(path), "--base-url", "http://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert f"{path}:2: " in proc.stderr and "Traceback" not in proc.stdout + proc.stderr
