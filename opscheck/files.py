@@ -6,7 +6,9 @@ the run forever. Every file opscheck reads on the profile's say goes through `re
 Limits (bytes), documented in docs/profile.md:
 - the profile itself: PROFILE_LIMIT (1 MiB);
 - the runbook: RUNBOOK_LIMIT (4 MiB);
-- JSON Schema files, OpenAPI specs, data files and benchmark baselines: DATA_LIMIT (4 MiB).
+- JSON Schema files and OpenAPI documents: DATA_LIMIT (4 MiB);
+- a results.json given as --baseline: RESULTS_LIMIT (64 MiB).
+(Data files of the freshness and thresholds families are capped at http.max_body_bytes by their family.)
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import errno
 import os
 import stat
 
-__all__ = ["FileReadError", "read_bounded", "check_regular", "PROFILE_LIMIT", "RUNBOOK_LIMIT", "DATA_LIMIT"]
+__all__ = ["FileReadError", "read_bounded", "check_regular", "PROFILE_LIMIT", "RUNBOOK_LIMIT", "DATA_LIMIT", "RESULTS_LIMIT"]
 
 MIB = 1 << 20
 PROFILE_LIMIT = 1 * MIB
 RUNBOOK_LIMIT = 4 * MIB
 DATA_LIMIT = 4 * MIB
+RESULTS_LIMIT = 64 * MIB  # a results.json given as --baseline: one entry per check, samples included
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

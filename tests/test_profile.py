@@ -467,3 +467,14 @@ def test_opscheck_run_refuses_a_hostile_profile_as_a_usage_error_with_its_line(t
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert f"{path}:2: " in proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_a_schema_file_that_is_a_device_or_pipe_is_refused_at_its_line_without_blocking(tmp_path, capsys):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    code, err = lint(tmp_path, f"service: s\nschema:\n  - {{name: a, path: /, schema: /dev/zero}}\n"
+                               f"  - {{name: b, path: /, schema: {fifo}}}\n", capsys)
+    assert code == 4 and time.monotonic() - started < 5
+    assert "opscheck.yaml:3: schema[0].schema: /dev/zero: a character device, not a regular file" in err, err
+    assert f"opscheck.yaml:4: schema[1].schema: {fifo}: a named pipe, not a regular file" in err, err
