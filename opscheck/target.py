@@ -28,6 +28,11 @@ class MutatingRefused(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     it, the result is `skipped` with this message, and nothing was sent.
     """
 
+    # Shown like every other skip ("Skipped: ..."), in the terminal and in results.json alike:
+    # pytest prints an outcome exception by module and name.
+    __module__ = "builtins"
+    __qualname__ = "Skipped"
+
     def __init__(self, method: str, path: str, environment: str) -> None:
         self.method, self.path, self.environment = method, path, environment
         super().__init__(f"mutating request {method} {path} skipped: environment {environment!r} does not allow "
