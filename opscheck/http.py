@@ -9,6 +9,7 @@ Bounds, all three enforced here:
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import json as jsonlib
 import socket
@@ -17,11 +18,14 @@ import threading
 import time
 import uuid
 import weakref
+import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from http.cookiejar import CookieJar
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from opscheck import __version__
@@ -34,10 +38,21 @@ REQUEST_ID_HEADER = "X-Request-Id"
 UNSET: Any = object()
 
 
+DEADLINE_PER_TIMEOUT = 3  # the check deadline when none is given: 3 x timeout_s (15 s by default)
+
+
 @dataclass(frozen=True)
 class HttpSettings:
+    """How requests are bounded (README "How requests are bounded").
+
+    timeout_s: seconds one request may take, whole exchange (connect, TLS, send, answer, body,
+      redirects); also each connect/read/write. deadline_s: seconds all the requests of one check
+      may take together; None (not given) means DEADLINE_PER_TIMEOUT x timeout_s.
+    max_body_bytes: decoded body bytes kept per answer; decoding and reading stop there.
+    """
+
     timeout_s: float = 5.0
-    deadline_s: float = 15.0
+    deadline_s: float = None  # type: ignore[assignment]  # always a float after __post_init__
     max_body_bytes: int = 1 << 20
     verify_tls: bool = True
     ca_file: str | None = None
@@ -45,6 +60,10 @@ class HttpSettings:
     # Origins ("https://login.example.com") a redirect may lead to besides the host a check was
     # pointed at (`http.allow_redirect_origins`); sensitive headers are dropped all the same.
     allow_redirect_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.deadline_s is None:
+            object.__setattr__(self, "deadline_s", DEADLINE_PER_TIMEOUT * self.timeout_s)
 
 
 @dataclass
@@ -58,9 +77,10 @@ class Response:
     elapsed_ms: float
     evidence: Evidence
 
-    @property
+    @cached_property
     def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
+        """The body decoded with the charset its Content-Type declares (else UTF-8); never raises."""
+        return decode_text(self.body, self.content_type)
 
     @property
     def content_type(self) -> str:
@@ -221,9 +241,10 @@ class HttpClient:
         self._client = httpx.Client(
             timeout=settings.timeout_s,
             verify=verify,
-            headers={"User-Agent": f"opscheck/{__version__}"},
+            headers={"User-Agent": f"opscheck/{__version__}", "Accept-Encoding": ACCEPT_ENCODING},
             cookies=_NoCookies(),
             follow_redirects=False,
+            transport=recording_transport(verify),
         )
 
     def close(self) -> None:
@@ -246,10 +267,13 @@ class HttpClient:
         content: bytes | Iterable[bytes] | None = None,
         follow_redirects: bool = False,
         deadline_at: float | None = None,
+        credentials: bool = True,
     ) -> Response:
         """Send one request; raise CheckFailed with a reason for anything but a complete answer.
 
-        Headers: the profile's `http.headers`, then `headers` (which win, case-insensitively). A
+        Headers: the profile's `http.headers` (without the sensitive ones when `credentials` is
+        False: a keyless probe carries no credential at all), then `headers` (which win,
+        case-insensitively). A
         `user:password@` in `url` is sent as `Authorization: Basic`, unless an Authorization header
         was given explicitly (explicit wins); it never appears in the URL sent or shown. Every
         value sent in a sensitive header is registered with the redactor first.
@@ -263,9 +287,9 @@ class HttpClient:
         """
         request_id = uuid.uuid4().hex
         url, user, password = strip_userinfo(url)
-        send = httpx.Headers(self.settings.headers)
+        send = httpx.Headers({n: v for n, v in self.settings.headers.items() if credentials or not self.redactor.is_sensitive(n)})
         send.update(headers or {})
-        if (user or password) and "authorization" not in send:
+        if (user or password) and "authorization" not in send:  # the URL's own, so even without `credentials`
             send["Authorization"] = basic_header(user, password)
         if REQUEST_ID_HEADER not in send:
             send[REQUEST_ID_HEADER] = request_id
@@ -321,7 +345,7 @@ class HttpClient:
         for name, value in response.headers.multi_items():
             self.redactor.register_header(name, value)  # a session cookie set here is a secret from now on
         evidence.response_headers = self.redactor.headers(response.headers.multi_items())
-        evidence.body_excerpt = self.redactor.text(body[:EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS])
+        evidence.body_excerpt = self.redactor.text(_excerpt(body, response.headers))
         evidence.body_bytes = len(body)
         evidence.truncated = truncated
         return Response(
@@ -354,7 +378,15 @@ class HttpClient:
             if event == "connection.connect_tcp.complete":
                 self._deadline.track(info.get("return_value"))
 
-        timeout = min(self.settings.timeout_s, remaining)
+        # http.timeout_s bounds the whole exchange, redirects included (as curl's --max-time and Go's
+        # Client.Timeout do); the check's deadline bounds all of a check's requests together.
+        exchange_left = self.settings.timeout_s - (time.perf_counter() - start)
+        if exchange_left <= 0:
+            evidence.error = "not sent: the request's timeout passed"
+            raise CheckFailed(Reason.TIMEOUT, f"{where}: no complete answer within the "
+                              f"{self.settings.timeout_s:g} s timeout", evidence)
+        timeout = min(exchange_left, remaining)
+        exchange_s = self.settings.timeout_s if exchange_left <= remaining else None
         netloc = urlsplit(url).netloc
         request = self._client.build_request(
             method, url, headers=headers,
@@ -362,7 +394,8 @@ class HttpClient:
             timeout=httpx.Timeout(timeout), extensions={"trace": trace},
         )
         evidence.request_headers = self.redactor.headers(request.headers.multi_items())
-        armed = self._deadline.arm(remaining)
+        _received.stream = None
+        armed = self._deadline.arm(timeout)
         try:
             response = self._client.send(request, stream=True, follow_redirects=False)
             try:
@@ -372,7 +405,9 @@ class HttpClient:
                 response.close()
         except (httpx.HTTPError, OSError) as exc:
             evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-            reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc)
+            stream = _received.stream
+            reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc,
+                                      exchange_s=exchange_s, received=(stream.head, stream.total) if stream else None)
             detail = self.redactor.text(detail)
             evidence.error = detail
             failure = CheckFailed(reason, f"{where}: {detail}", evidence)
@@ -406,17 +441,9 @@ class HttpClient:
         return None
 
     def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
-        cap = self.settings.max_body_bytes
-        chunks: list[bytes] = []
-        kept = 0
-        for chunk in response.iter_bytes():
-            room = cap - kept
-            if len(chunk) > room:
-                chunks.append(chunk[:room])
-                return b"".join(chunks), True
-            chunks.append(chunk)
-            kept += len(chunk)
-        return b"".join(chunks), False
+        """(up to max_body_bytes of the decoded body, whether it went on). Read from the raw stream
+        and decoded here with bounded output: decoding stops when the kept bytes reach the cap."""
+        return read_capped(body_reader(response.headers, response.iter_raw()), self.settings.max_body_bytes)
 
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -470,9 +497,25 @@ def _causes(exc: BaseException) -> Iterable[BaseException]:
 
 
 def classify(
-    exc: BaseException, *, deadline_fired: bool, timeout_s: float, deadline_s: float, host: str
+    exc: BaseException, *, deadline_fired: bool, timeout_s: float, deadline_s: float, host: str,
+    exchange_s: float | None = None, received: tuple[bytes, int] | None = None,
 ) -> tuple[Reason, str]:
-    """Map a transport exception to a Reason and a one-line detail."""
+    """Map a transport exception to a Reason and a one-line detail.
+
+    `exchange_s`: the whole-exchange bound (`http.timeout_s`, seconds) when it, not the check's
+    deadline, was the nearer bound of the request. `received`: (first bytes, byte count) of what
+    arrived for the request; bytes that cannot begin an HTTP response are named, reason `protocol`.
+    """
+    if isinstance(exc, httpx.ConnectTimeout) and exchange_s is not None:
+        # The watchdog shares the connect timeout's moment; the connect is what did not happen.
+        return Reason.CONNECT, f"connect to {host} timed out after {exchange_s:g} s"
+    head, total = received or (b"", 0)
+    garbage = not_http(head, total) if total else None
+    if garbage is not None and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return Reason.PROTOCOL, garbage
+    if exchange_s is not None and (deadline_fired or isinstance(exc, httpx.TimeoutException)):
+        got = f"{total} byte{'s' if total != 1 else ''} received" if total else "nothing received"
+        return Reason.TIMEOUT, f"no complete answer within the {exchange_s:g} s timeout ({got})"
     if deadline_fired:
         return Reason.TIMEOUT, f"no complete answer within the check deadline ({deadline_s:.3g} s)"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -511,3 +554,240 @@ def classify(
 
 def _text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+# --- Bodies: content codings decoded with bounded output, text decoded with its charset -----------
+
+# Codings decoded here. httpx's own decoders inflate a whole network read in one C call, so a gzip
+# bomb (or "gzip, gzip": 2.7 KB on the wire) becomes gigabytes before any cap applies and no
+# watchdog can interrupt it. Here every zlib call may produce at most what the cap still has room
+# for. br and zstd are not advertised: their Python bindings cannot bound one call's output.
+ACCEPT_ENCODING = "gzip, deflate"
+_ZLIB_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+MAX_CODINGS = 4  # a longer stack is refused (`protocol`): each layer holds a 32 KiB inflate window
+_STEP = 64 * 1024  # bytes asked of one layer at a time
+
+
+class _Source:
+    """The body as it came off the wire (chunked framing already removed), served in slices."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        """At most `n` bytes; b"" once the body has ended."""
+        while self._pos >= len(self._buf):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._buf, self._pos = chunk, 0
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+
+class _Inflate:
+    """One zlib coding (gzip or deflate) over a source, pulled on demand: read(n) never makes more
+    than n bytes, and asks its source for input only when zlib has nothing left to give."""
+
+    def __init__(self, source: _Source | _Inflate, coding: str) -> None:
+        self._source = source
+        self._coding = coding
+        self._zlib = zlib.decompressobj(_ZLIB_WBITS[coding])
+        self._pending = b""
+        self._full = False  # the last call filled its output: zlib may still hold some
+        self._started = False
+
+    def read(self, n: int) -> bytes:
+        """At most `n` decoded bytes; b"" at the end. A corrupt stream raises httpx.DecodingError."""
+        while not self._zlib.eof:
+            if not self._pending and not self._full:
+                self._pending = self._source.read(_STEP)
+                if not self._pending:
+                    return b""  # a cut stream ends the body where it was cut, as with httpx
+            try:
+                out = self._zlib.decompress(self._pending, n)
+            except zlib.error as exc:
+                if self._coding == "deflate" and not self._started:
+                    # Many servers send raw deflate without the zlib wrapper; httpx accepts it too.
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._started = True
+                    continue
+                raise httpx.DecodingError(f"{self._coding} body is corrupt ({exc})") from None
+            self._started = True
+            self._pending = self._zlib.unconsumed_tail
+            self._full = len(out) == n
+            if out:
+                return out
+        return b""  # bytes after the end of the compressed stream are ignored, as httpx does
+
+
+def split_codings(headers: httpx.Headers) -> tuple[list[str], str | None]:
+    """(codings decoded here, last applied first; the codings left as they are, or None).
+
+    Codings are undone from the last applied inward. At the first one not decoded here (say "br"),
+    decoding stops and the bytes are kept as they are: a check on the status still holds, and the
+    evidence says the body was not decoded. More than MAX_CODINGS raises httpx.DecodingError.
+    """
+    codings = [c.strip().lower() for value in headers.get_list("content-encoding") for c in value.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if len(codings) > MAX_CODINGS:
+        raise httpx.DecodingError(f"Content-Encoding stacks {len(codings)} codings; at most {MAX_CODINGS} are decoded")
+    decoded: list[str] = []
+    while codings and codings[-1] in _ZLIB_WBITS:
+        decoded.append(codings.pop())
+    return decoded, (", ".join(codings) or None)
+
+
+def body_reader(headers: httpx.Headers, raw: Iterator[bytes]) -> _Source | _Inflate:
+    """A bounded reader of the body with every coding split_codings decodes undone."""
+    reader: _Source | _Inflate = _Source(raw)
+    for coding in split_codings(headers)[0]:
+        reader = _Inflate(reader, coding)
+    return reader
+
+
+def read_capped(reader: _Source | _Inflate, cap: int) -> tuple[bytes, bool]:
+    """Up to `cap` decoded bytes, and whether the body went on past them (one more byte is asked
+    for, never more: the rest is neither read nor inflated)."""
+    chunks: list[bytes] = []
+    kept = 0
+    while kept < cap:
+        data = reader.read(min(cap - kept, _STEP))
+        if not data:
+            return b"".join(chunks), False
+        chunks.append(data)
+        kept += len(data)
+    return b"".join(chunks), bool(reader.read(1))
+
+
+_MAX_CHARSET = 40
+
+
+def charset_of(content_type: str) -> str | None:
+    """The `charset` parameter of a Content-Type value, or None."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            value = value.strip().strip("\"'").strip()
+            return value if 0 < len(value) <= _MAX_CHARSET else None
+    return None
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    """`body` as text: in its declared charset; else (none declared, or a name Python does not know
+    as a text encoding) UTF-8, a byte-order mark honoured. Undecodable bytes become U+FFFD."""
+    charset = charset_of(content_type)
+    if charset:
+        try:
+            return body.decode(charset, errors="replace")
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            pass  # "charset=nonsense", "charset=base64" (not a text encoding), a codec that refuses "replace"
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return body.decode("utf-16", errors="replace")
+    return body.decode("utf-8-sig", errors="replace")
+
+
+# --- What arrived when it was not HTTP ----------------------------------------------------------
+
+_HEAD_KEPT = 24  # bytes of a non-HTTP answer shown in the message
+_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\", 0x60: "\\x60"}
+
+
+def not_http(head: bytes, total: int) -> str | None:
+    """"not an HTTP response: N bytes starting `...`" when what arrived cannot begin an HTTP/1.x
+    status line (leading blank lines allowed), else None. The excerpt is escaped and bounded."""
+    start = head.lstrip(b"\r\n")[:5]
+    if not start or start == b"HTTP/"[:len(start)]:
+        return None
+    shown = "".join(_ESCAPES.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in head[:_HEAD_KEPT])
+    more = "..." if total > _HEAD_KEPT else ""
+    return f"not an HTTP response: {total} byte{'s' if total != 1 else ''} starting `{shown}{more}`"
+
+
+class _Received(threading.local):
+    # httpx's sync client reads in the calling thread, so "the stream this thread last used" is
+    # the stream of the request this thread is sending.
+    stream: _RecordingStream | None = None
+
+
+_received = _Received()
+
+
+class _RecordingStream(httpcore.NetworkStream):
+    """A network stream that remembers what arrived since the last request was written.
+
+    h11 reports bytes that are not HTTP as "Server disconnected without sending a response" and
+    drops them; these let the failure say what arrived instead, without asking again.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        self.head = b""
+        self.total = 0
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        _received.stream = self
+        data = self._inner.read(max_bytes, timeout)
+        if len(self.head) < _HEAD_KEPT:
+            self.head += data[:_HEAD_KEPT - len(self.head)]
+        self.total += len(data)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _received.stream = self
+        self.head, self.total = b"", 0
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _RecordingStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _RecordingBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _RecordingStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _RecordingStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def recording_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
+    """httpx's own transport, its connections made through _RecordingBackend.
+
+    httpx has no public hook for httpcore's network backend; if a later httpcore renames the pool's
+    attribute, failures fall back to h11's own wording (tests/test_hostile_answers.py notices).
+    """
+    transport = httpx.HTTPTransport(verify=verify)
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is not None:
+        pool._network_backend = _RecordingBackend(backend)  # type: ignore[union-attr]
+    return transport
+
+
+def _excerpt(body: bytes, headers: httpx.Headers) -> str:
+    """The evidence's view of a body: its first EXCERPT_CHARS characters in its charset, and a note
+    when a coding was left undecoded (the bytes shown are then the encoded ones)."""
+    text = decode_text(body[:EXCERPT_CHARS * 4], headers.get("content-type", ""))[:EXCERPT_CHARS]
+    try:
+        kept = split_codings(headers)[1]
+    except httpx.DecodingError:
+        kept = None
+    return f"[body kept as received: Content-Encoding {kept} is not decoded by opscheck]\n{text}" if kept else text

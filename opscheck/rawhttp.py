@@ -358,7 +358,8 @@ class Pool:
                 except asyncio.IncompleteReadError as exc:
                     if reused and not exc.partial:
                         raise _Stale from None
-                    raise RawHTTPError("protocol", "server closed the connection without a complete answer") from None
+                    raise RawHTTPError("protocol", _not_http(exc.partial, len(exc.partial))
+                                       or "server closed the connection without a complete answer") from None
                 except asyncio.LimitOverrunError:
                     raise RawHTTPError("protocol", f"response head larger than {MAX_HEAD} bytes") from None
                 version, status, reason, headers = _parse_head(raw)
@@ -457,7 +458,7 @@ def _parse_head(raw: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
     parts = status_line.split(b" ", 2)
     if (len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or len(parts[1]) != 3
             or not parts[1].isdigit()):
-        raise RawHTTPError("protocol", f"not an HTTP/1.x status line: {status_line[:60]!r}")
+        raise RawHTTPError("protocol", _not_http(raw, len(raw)) or f"not an HTTP/1.x status line: {status_line[:60]!r}")
     version = parts[0].decode("ascii")
     status = int(parts[1])
     if status < 100:
@@ -500,3 +501,11 @@ def _framing(version: str, status: int, method: str, headers: list[tuple[str, st
             raise RawHTTPError("protocol", f"bad Content-Length {text[:20]!r}")
         return keep_alive, "length", int(text)
     return False, "eof", 0
+
+
+def _not_http(head: bytes, total: int) -> str | None:
+    """"not an HTTP response: N bytes starting `...`" for bytes that cannot begin one, else None
+    (the same wording as the main client's; imported late, so importing this module needs no httpx)."""
+    from opscheck.http import not_http
+
+    return not_http(head, total)

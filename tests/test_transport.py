@@ -56,18 +56,33 @@ def test_silent_server_times_out_within_the_request_timeout():
         failure = _fail(client, server.base_url + "/")
         assert time.monotonic() - start < 3
     assert failure.reason is Reason.TIMEOUT
-    assert "no data for 0.5 s" in failure.message
+    assert "no complete answer within the 0.5 s timeout (nothing received)" in failure.message
 
 
 def test_trickling_server_cannot_hold_a_check_past_its_deadline():
-    # Every read gets a byte within the read timeout, so only the check's deadline can stop it.
+    # Every read gets a byte within the read timeout; the check's deadline (nearer than the
+    # request's 1 s whole-exchange bound) stops it.
     with hostile.RawServer(hostile.trickle) as server, _client(timeout_s=1, deadline_s=1.5) as client:
+        start = time.monotonic()
+        with pytest.raises(CheckFailed) as info:
+            client.request("GET", server.base_url + "/", deadline_at=time.monotonic() + 0.5)
+        failure = info.value
+        elapsed = time.monotonic() - start
+    assert failure.reason is Reason.TIMEOUT
+    assert "check deadline" in failure.message
+    assert elapsed < 0.5 + 1
+
+
+def test_trickling_server_cannot_hold_a_request_past_its_timeout():
+    # http.timeout_s bounds the whole exchange, like curl --max-time: a byte every 0.1 s keeps
+    # every read alive, yet the request ends at 1 s.
+    with hostile.RawServer(hostile.trickle) as server, _client(timeout_s=1, deadline_s=30) as client:
         start = time.monotonic()
         failure = _fail(client, server.base_url + "/")
         elapsed = time.monotonic() - start
     assert failure.reason is Reason.TIMEOUT
-    assert "check deadline" in failure.message
-    assert elapsed < 4
+    assert "no complete answer within the 1 s timeout" in failure.message
+    assert elapsed < 1 + 1
 
 
 def test_trickle_through_the_plugin_fails_the_check_within_its_deadline(run_checks):
@@ -81,7 +96,7 @@ def test_trickle_through_the_plugin_fails_the_check_within_its_deadline(run_chec
 @pytest.mark.parametrize(
     ("handler", "reason", "text"),
     [
-        (hostile.garbage, Reason.PROTOCOL, "bad HTTP from server"),
+        (hostile.garbage, Reason.PROTOCOL, "not an HTTP response: 20 bytes starting `THIS IS NOT HTTP\\r\\n\\r\\n`"),
         (hostile.reset, Reason.PROTOCOL, ""),
         (hostile.redirect_loop, Reason.PROTOCOL, "redirect loop"),
     ],
