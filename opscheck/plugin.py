@@ -410,11 +410,38 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    report: pytest.TestReport = yield
     state = item.config.stash.get(STATE_KEY, None)
-    case = _case_of(item)
+    case = _case_of(item) if state is not None else None
+    verdict = None
+    if case is not None and call.excinfo is not None and isinstance(call.excinfo.value, (CheckFailed, CheckDegraded)):
+        # pytest would read the source of every frame to render a traceback (~7 ms a failure) that
+        # this hook replaces with the verdict: let it render a bare message, then put the real one back.
+        verdict, call.excinfo = call.excinfo, _BARE_EXCINFO
+    try:
+        report: pytest.TestReport = yield
+    finally:
+        if verdict is not None:
+            call.excinfo = verdict
     if state is None or case is None:
         return report
+    try:
+        _process_report(item, call, report, state, case)
+    except Exception as exc:  # noqa: BLE001 - our own crash must fail the check, never pass it
+        _processing_crashed(item, report, state, case, exc)
+    return report
+
+
+def _bare_excinfo() -> pytest.ExceptionInfo[BaseException]:
+    try:  # outside any except block: no context chain for pytest to render
+        raise pytest.fail.Exception("opscheck verdict (rendered by the opscheck plugin)", pytrace=False)
+    except pytest.fail.Exception as exc:
+        return pytest.ExceptionInfo.from_exception(exc)
+
+
+_BARE_EXCINFO = _bare_excinfo()
+
+
+def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: RunState, case: Case) -> None:
     from opscheck.report.failure import failure_repr
 
     redact = state.redactor.text
@@ -455,7 +482,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.user_properties.append(("reason", reason))
     if outcome == "degraded":
         item.user_properties.append(("outcome", "degraded"))
-    return report
+    if report.when == "teardown" and item.config.pluginmanager.has_plugin("opscheck-html"):
+        # Rendered here, not in pytest-html's hooks: a crash now still fails this check in every report.
+        from opscheck.report.html import detail_html
+
+        result.html_detail = detail_html(result, state.redactor)
+
+
+def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: RunState, case: Case, exc: Exception) -> None:
+    """Our own handling of a phase's report crashed: the check fails with reason error, everywhere."""
+    import traceback
+
+    what = f"opscheck crashed while processing this check's {report.when} result"
+    try:
+        message = state.redactor.text(f"{what}: {type(exc).__name__}: {exc}")
+        detail = state.redactor.text("".join(traceback.format_exception(exc)))
+    except Exception:  # noqa: BLE001 - without a working redactor nothing of the exception is shown
+        message, detail = f"{what}: {type(exc).__name__} (details withheld: redaction failed)", ""
+    report.outcome = "failed"
+    report.longrepr = f"[error] {message}\n\n{detail}".rstrip()
+    item.user_properties.append(("reason", Reason.ERROR.value))
+    try:
+        state.mark_error(state.result_for(item.nodeid, case), message)
+    except Exception:  # noqa: BLE001 - sessionfinish still sees the check as unsettled or unfinished
+        state.internal_errors.append(message)
 
 
 def _strict(config: pytest.Config) -> bool:
@@ -476,30 +526,100 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
+    outcome = yield
+    # Reached only when every phase was reported to every plugin without an internal error.
+    state = item.config.stash.get(STATE_KEY, None)
+    result = state.results.get(item.nodeid) if state is not None else None
+    if result is not None:
+        result.finished = True
+    return outcome
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.session = session
+
+
+@pytest.hookimpl(tryfirst=True)  # settle every verdict before junitxml and pytest-html write theirs
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is None:
         return
-    state.close()
-    state.exit_code = int(exitstatus)
-    if state.report_dir is None or not state.results:
-        return
-    from opscheck.report.results import results_payload, write_json_atomic
+    try:
+        state.close()
+    except Exception as exc:  # noqa: BLE001 - a failed close must not hide the results
+        state.internal_errors.append(state.redactor.text(f"closing the HTTP client: {type(exc).__name__}: {exc}"))
+    status = int(session.exitstatus)
+    _settle_results(session, state, status)
+    if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and any(
+            r.outcome == "failed" for r in state.results.values()):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a check failed (e.g. an HTML row crashed) after pytest counted
+    if state.internal_errors:
+        _fail_run(session)
+    state.exit_code = int(session.exitstatus)
+    if state.report_dir is not None and state.results:
+        from opscheck.report.results import results_payload, write_json_atomic
 
-    payload = results_payload(state.run_info(int(exitstatus)), list(state.results.values()))
-    write_json_atomic(state.report_dir / "results.json", payload)
+        path = state.report_dir / "results.json"
+        try:
+            payload = results_payload(state.run_info(state.exit_code), list(state.results.values()))
+            write_json_atomic(path, payload)
+        except Exception as exc:  # noqa: BLE001 - a gate without its results file must not pass
+            state.internal_errors.append(state.redactor.text(f"results.json: cannot write {path}: {type(exc).__name__}: {exc}"))
+            _fail_run(session)
+            state.exit_code = int(session.exitstatus)
+    if status == pytest.ExitCode.INTERNAL_ERROR:
+        # pytest shows no terminal summary after an internal error; the verdicts still belong on screen.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            pytest_terminal_summary(reporter, state.exit_code, session.config)
+
+
+def _fail_run(session: pytest.Session) -> None:
+    """An opscheck crash outside any one check (a report writer): the run ends with exit 3."""
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def _settle_results(session: pytest.Session, state: RunState, status: int) -> None:
+    """No check keeps a verdict it never earned: unsettled, half-reported and never-run checks
+    (the last two only after an internal error) fail with reason error."""
+    stopped = status == pytest.ExitCode.INTERNAL_ERROR
+    for result in state.results.values():
+        if not result.settled:
+            state.mark_error(result, f"no verdict: the run stopped before this check reported one (pytest exit status {status})")
+        elif stopped and not result.finished:
+            state.mark_error(result, f"internal error while this check was being reported (see INTERNALERROR); "
+                                     f"its {result.outcome} verdict did not reach every report")
+    if stopped:
+        for item in getattr(session, "items", []):
+            case = _case_of(item)
+            if case is not None and item.nodeid not in state.results:
+                state.mark_error(state.result_for(item.nodeid, case), "not run: the run stopped on an internal error before this check")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.target is None:
         return
-    if not state.results:
+    if not state.results and not state.internal_errors:
         terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
         return
     from opscheck.report.terminal import write_summary
 
-    write_summary(terminalreporter, state, int(exitstatus))
+    try:
+        write_summary(terminalreporter, state, state.exit_code if state.exit_code is not None else int(exitstatus))
+    except Exception as exc:  # noqa: BLE001 - the summary's own crash fails the run, in one line
+        try:
+            text = state.redactor.text(f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001
+            text = type(exc).__name__
+        terminalreporter.write_line(f"opscheck: INTERNAL ERROR while writing the summary: {text}", red=True, bold=True)
+        if state.session is not None:
+            _fail_run(state.session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -31,6 +31,8 @@ class RunState:
     gate_failure: CheckFailed | None = None
     gate_note: str | None = None
     exit_code: int | None = None
+    internal_errors: list[str] = field(default_factory=list)  # crashes outside any one check, redacted
+    session: Any = None  # the pytest.Session, once started
     cache: dict[str, Any] = field(default_factory=dict)  # shared by the run's checks
     _client: HttpClient | None = None
 
@@ -74,15 +76,26 @@ class RunState:
     ) -> CheckResult:
         result = self.result_for(nodeid, case)
         result.duration_ms += duration_s * 1000
-        if outcome == "failed" and result.outcome != "failed":
+        # The first failure wins; a pass is only ever granted by the call phase.
+        if outcome == "failed" and (not result.settled or result.outcome != "failed"):
             result.outcome, result.reason, result.message = "failed", reason, message
-        elif outcome == "degraded" and result.outcome == "passed":
+            result.settled = True
+        elif outcome == "degraded" and (not result.settled or result.outcome == "passed"):
             result.outcome, result.reason, result.message = "degraded", reason, message
-        elif outcome == "skipped" and result.outcome == "passed":
-            result.outcome, result.message = "skipped", message
+            result.settled = True
+        elif outcome == "skipped" and (not result.settled or result.outcome == "passed"):
+            result.outcome, result.reason, result.message = "skipped", None, message
+            result.settled = True
+        elif outcome == "passed" and when == "call" and not result.settled:
+            result.outcome, result.reason, result.message = "passed", None, None
+            result.settled = True
         if when == "call" or (outcome != "passed" and not result.evidence):
             result.evidence = [e.to_dict() for e in evidence]
         return result
+
+    def mark_error(self, result: CheckResult, message: str) -> None:
+        """Overrule whatever was recorded: the check failed with reason `error`."""
+        result.outcome, result.reason, result.message, result.settled = "failed", "error", message, True
 
     def run_info(self, exit_code: int | None) -> dict[str, Any]:
         return {

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from html import escape
-from typing import Any
+import os
+import re
+from html import escape, unescape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from opscheck import __version__
+from opscheck.report.results import CheckResult
 from opscheck.session import RunState
+
+if TYPE_CHECKING:
+    from opscheck.redact import Redactor
 
 
 class HtmlHooks:
@@ -53,12 +60,22 @@ class HtmlHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
         result = self.state.results.get(report.nodeid)
-        reason = escape(result.reason or "") if result else ""
-        link = ""
-        if result is not None and result.runbook is not None:
-            link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
-        if result is not None and result.outcome == "degraded" and report.when == "call":
-            cells[0] = '<td class="col-result" style="color:#b36b00">Degraded</td>'
+        try:
+            reason = escape(result.reason or "") if result else ""
+            link = ""
+            if result is not None and result.runbook is not None:
+                link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
+            if result is not None and report.when == "call":
+                # The call row carries the check's verdict. pytest-html files a row under its Result
+                # text; add_outcome_filters gives the outcomes pytest lacks a filter and a count.
+                if result.outcome in EXTRA_OUTCOMES:
+                    cells[0] = f'<td class="col-result">{EXTRA_OUTCOMES[result.outcome]}</td>'
+                elif result.outcome == "failed" and report.passed:  # failed later: teardown, a hook
+                    cells[0] = '<td class="col-result">Failed</td>'
+        except Exception as exc:  # noqa: BLE001 - a crash here must fail the check, not pass it by omission
+            self._crashed(result, "the report.html row", exc)
+            reason, link = "error", ""
+            cells[0] = '<td class="col-result">Failed</td>'
         cells.insert(2, f'<td class="col-reason">{reason}</td>')
         cells.insert(3, f'<td class="col-runbook">{link}</td>')
 
@@ -68,26 +85,127 @@ class HtmlHooks:
         # pytest-html calls this for setup, call and teardown; the check's story is told once.
         if result is None or report.when == "teardown" or (report.when == "setup" and report.passed):
             return
-        blocks = []
-        if result.message and result.outcome != "passed":
-            blocks.append(f'<div class="opscheck-verdict"><b>[{escape(result.reason or result.outcome)}]</b> {escape(result.message)}</div>')
-        if result.runbook is not None and result.outcome in ("failed", "degraded"):
-            excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
-            blocks.append(
-                f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'
-                f"{escape(result.runbook.section)}</a><ul>{excerpt}</ul></div>"
-            )
-        for plot in result.plots:
-            blocks.append(_plot_html(plot))
-        if result.outcome == "passed":
-            # A passing check needs only the exchange in one line; full evidence is in results.json.
-            lines = "\n".join(escape(_summary(e)) for e in result.evidence)
-            blocks.append(f'<div class="opscheck-evidence"><pre>{lines}</pre></div>')
-        elif result.evidence:
-            evidence = json.dumps(self.state.redactor.data(result.evidence), indent=2)
-            blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
-        if blocks:
-            data.insert(0, "\n".join(blocks))
+        if result.html_detail:  # rendered by the plugin while the check's own phase could still fail
+            data.insert(0, result.html_detail)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
+        # pytest-html writes report.html in its own (trylast) sessionfinish; this wrapper runs after it.
+        outcome = yield
+        path = _html_path(session.config)
+        try:
+            if path is not None and path.is_file():
+                path.write_text(add_outcome_filters(path.read_text(encoding="utf-8")), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - reported, and the run fails: rows could be hidden
+            message = self.state.redactor.text(f"report.html: cannot add the opscheck outcomes: {type(exc).__name__}: {exc}")
+            self.state.internal_errors.append(message)
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return outcome
+
+    def _crashed(self, result: CheckResult | None, what: str, exc: Exception) -> None:
+        try:
+            message = self.state.redactor.text(f"opscheck crashed while writing {what}: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - never show an unredacted text
+            message = f"opscheck crashed while writing {what}: {type(exc).__name__}"
+        if result is not None:
+            self.state.mark_error(result, message)
+        self.state.internal_errors.append(message)
+
+
+def detail_html(result: CheckResult, redactor: Redactor) -> str | None:
+    """The block under a check's row in report.html: verdict, runbook, plots and evidence."""
+    blocks = []
+    if result.message and result.outcome != "passed":
+        blocks.append(f'<div class="opscheck-verdict"><b>[{escape(result.reason or result.outcome)}]</b> {escape(result.message)}</div>')
+    if result.runbook is not None and result.outcome not in ("passed", "skipped"):
+        excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
+        blocks.append(
+            f'<div class="opscheck-runbook"><b>Runbook:</b> <a href="{escape(result.runbook.link, quote=True)}">'
+            f"{escape(result.runbook.section)}</a><ul>{excerpt}</ul></div>"
+        )
+    for plot in result.plots:
+        blocks.append(_plot_html(plot))
+    if result.outcome == "passed":
+        # A passing check needs only the exchange in one line; full evidence is in results.json.
+        lines = "\n".join(escape(_summary(e)) for e in result.evidence)
+        blocks.append(f'<div class="opscheck-evidence"><pre>{lines}</pre></div>')
+    elif result.evidence:
+        evidence = json.dumps(redactor.data(result.evidence), indent=2)
+        blocks.append(f'<div class="opscheck-evidence"><b>Evidence</b><pre>{escape(evidence)}</pre></div>')
+    return "\n".join(blocks) if blocks else None
+
+
+# --- outcomes pytest-html does not know ------------------------------------------------------
+#
+# pytest-html 4 renders the results table in JavaScript from a JSON blob. A row's filter key is the
+# lower-cased text of its Result cell, and the script drops every row whose key is not in its own
+# hard-coded `possibleFilters` list; the summary's checkboxes and counts come from pytest's own
+# outcomes. So a check that is `degraded` (pytest: passed) was hidden, counted as "Passed", and the
+# table said "No results found". No hook can extend that list, so once pytest-html has written the
+# file, add_outcome_filters adds each outcome below to the script's list, gives it a checkbox and a
+# count (all counts are recounted from the rows themselves) and a colour.
+
+EXTRA_OUTCOMES: dict[str, str] = {"degraded": "Degraded", "flaky": "Flaky"}  # outcome -> Result cell text
+OUTCOME_COLOURS: dict[str, str] = {"degraded": "#b36b00", "flaky": "#8e44ad"}
+_FILTERS_ANCHOR = "const possibleFilters = ["
+_FILTERS = re.compile(r'(<div class="filters">)(.*?)(</div>)', re.S)
+_FILTER_ITEM = re.compile(
+    r'<input[^>]*data-test-result="(?P<key>\w+)"[^>]*>\s*<span class="(?P=key)">\d+ (?P<label>[^<]*?),?</span>', re.S)
+_BLOB = re.compile(r'data-jsonblob="([^"]*)"')
+
+
+class ReportLayoutError(Exception):
+    """pytest-html's page no longer has the structure add_outcome_filters relies on."""
+
+
+def add_outcome_filters(page: str, extra: dict[str, str] = EXTRA_OUTCOMES) -> str:
+    """report.html (as pytest-html 4 wrote it) -> the same page where every outcome in `extra`
+    (name -> Result cell text) has visible rows, a filter checkbox and its own count.
+
+    Idempotent. Raises ReportLayoutError when the page lacks the script list, the filter
+    checkboxes or the data blob this relies on (a pytest-html release that changed them).
+    """
+    blob = _BLOB.search(page)
+    filters = _FILTERS.search(page)
+    if blob is None or filters is None or _FILTERS_ANCHOR not in page:
+        raise ReportLayoutError("pytest-html's page layout changed: no data blob, filter checkboxes or filter list")
+    data = json.loads(unescape(blob.group(1)))
+    counts: dict[str, int] = {}
+    for rows in data.get("tests", {}).values():
+        for row in rows:
+            key = str(row.get("result", "")).lower()
+            counts[key] = counts.get(key, 0) + 1
+    items = [(m.group("key"), m.group("label")) for m in _FILTER_ITEM.finditer(filters.group(2))]
+    if not items:
+        raise ReportLayoutError("pytest-html's page layout changed: no filter checkboxes")
+    known = [key for key, _ in items]
+    added = [(key.lower(), label) for key, label in extra.items() if key.lower() not in known]
+    at = known.index("passed") + 1 if "passed" in known else len(items)
+    items[at:at] = added
+    boxes = []
+    for index, (key, label) in enumerate(items):
+        count = counts.get(key, 0)
+        comma = "," if index < len(items) - 1 else ""
+        boxes.append(f'\n            <input checked="true" class="filter" name="filter_checkbox" type="checkbox" '
+                     f'data-test-result="{key}" {"disabled" if count == 0 else ""}>'
+                     f'\n            <span class="{key}">{count} {escape(label)}{comma}</span>')
+    page = page[:filters.start(2)] + "".join(boxes) + "\n          " + page[filters.end(2):]
+    if added:
+        listed = "".join(f"'{key}', " for key, _ in added)
+        page = page.replace(_FILTERS_ANCHOR, _FILTERS_ANCHOR + listed, 1)
+        css = "".join(f"span.{key}, .{key} .col-result {{ color: {OUTCOME_COLOURS.get(key, '#555')}; }}\n"
+                      for key, _ in added)
+        page = page.replace("</head>", f'<style id="opscheck-outcomes">\n{css}</style>\n</head>', 1)
+    return page
+
+
+def _html_path(config: pytest.Config) -> Path | None:
+    """Where pytest-html writes (it expands variables and ~, relative to the cwd)."""
+    value = getattr(config.option, "htmlpath", None)
+    if not value:
+        return None
+    return Path.cwd() / Path(os.path.expandvars(value)).expanduser()
 
 
 def _plot_html(plot: dict[str, Any]) -> str:

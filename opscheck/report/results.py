@@ -34,17 +34,23 @@ class CheckResult:
     runbook: RunbookRef | None
     profile_field: str
     profile_line: int | None
-    outcome: str = "passed"
-    reason: str | None = None
-    message: str | None = None
+    # Until a phase reports a verdict, a check counts as crashed: a run that stops mid-check
+    # (internal error, a crashing hook) must never leave it looking passed.
+    outcome: str = "failed"
+    reason: str | None = "error"
+    message: str | None = "no verdict: the check never reported a result"
     duration_ms: float = 0.0
     evidence: list[dict[str, Any]] = field(default_factory=list)
     measurements: dict[str, Any] | None = None  # SLO / benchmark statistics
     plots: list[dict[str, Any]] = field(default_factory=list)  # raw samples for report pictures; not in the JSON
+    settled: bool = False  # a phase reported a verdict (pass, skip, fail or degrade); not in the JSON
+    finished: bool = False  # every phase was reported to all plugins; not in the JSON
+    html_detail: str | None = None  # report.html's detail block, rendered once the verdict is final; not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data.pop("plots")
+        for private in ("plots", "settled", "finished", "html_detail"):
+            data.pop(private)
         if self.measurements is None:
             data.pop("measurements")
         data["duration_ms"] = round(self.duration_ms, 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opscheck.report.results import CheckResult
+from opscheck.report.results import OUTCOMES, CheckResult
 from opscheck.session import RunState
 
 SHOWN = ("failed", "degraded")
@@ -13,9 +13,11 @@ SHOWN = ("failed", "degraded")
 def write_summary(tr: Any, state: RunState, exit_code: int) -> None:
     results = list(state.results.values())
     flagged = [r for r in results if r.outcome in SHOWN]
-    if flagged or state.unreachable or state.gate_failure:
-        failing = any(r.outcome == "failed" for r in flagged)
+    if flagged or state.unreachable or state.gate_failure or state.internal_errors:
+        failing = any(r.outcome == "failed" for r in flagged) or bool(state.internal_errors)
         tr.write_sep("=", "opscheck runbook summary", red=failing, yellow=not failing, bold=True)
+    for error in state.internal_errors:
+        tr.write_line(f"INTERNAL ERROR: {error}", red=True, bold=True)
     if state.gate_failure is not None:
         tr.write_line(f"NOT READY: {state.gate_failure.message}", red=True, bold=True)
     for origin, failure in state.unreachable[:1]:
@@ -36,7 +38,8 @@ def write_summary(tr: Any, state: RunState, exit_code: int) -> None:
             flag = "DEGRADED " if r.outcome == "degraded" else ""
             tr.write_line(f"  {r.severity:<9} {r.id:<32} {r.reason or '-':<9} {flag}{r.message or ''}",
                           yellow=bool(flag))
-    counts = {o: sum(1 for r in results if r.outcome == o) for o in ("passed", "degraded", "failed", "skipped")}
+    outcomes = list(OUTCOMES) + sorted({r.outcome for r in results} - set(OUTCOMES))
+    counts = {o: sum(1 for r in results if r.outcome == o) for o in outcomes}
     verdict = "PASS" if exit_code == 0 else "FAIL"
     parts = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     tr.write_line(f"opscheck verdict: {verdict} ({parts} of {len(results)} checks; exit code {exit_code})",

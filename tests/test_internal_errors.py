@@ -1,0 +1,164 @@
+"""An internal error is never a pass (issue 8 §1f).
+
+Whatever crashes - a check, a fixture, one of our hooks, a third-party hook, a report writer - the
+check it hit is `failed` with reason `error` in the terminal, results.json, junit.xml and
+report.html, and the run exits non-zero. Each fault is injected by the test itself: a custom check
+module or a `-p` plugin written into the pytester directory, next to the bundled checks.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from opscheck.cli import checks_dir
+from tests.conftest import Run
+
+PROFILE = """\
+service: crashy
+smoke:
+  - {name: health, path: /health, expect: {status: 200}}
+  - {name: home, path: /, expect: {status: 200}}
+"""
+
+# A team's own check module, using our fixtures; each test fills in the body.
+CUSTOM = """\
+import pytest
+from opscheck.outcome import CheckFailed, Reason
+
+{body}
+"""
+
+
+def html_rows(run: Run) -> dict[str, list[str]]:
+    """report.html's rows as pytest-html's script sees them: node id -> the Result of each row."""
+    page = (run.report_dir / "report.html").read_text()
+    blob = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', page).group(1)))
+    return {nodeid: [row["result"] for row in rows] for nodeid, rows in blob["tests"].items()}
+
+
+def junit_cases(run: Run) -> dict[str, ET.Element]:
+    root = ET.parse(run.report_dir / "junit.xml").getroot()
+    return {case.get("name"): case for case in root.iter("testcase")}
+
+
+def custom_result(run: Run) -> dict[str, Any]:
+    matches = [c for c in run.results["checks"] if "test_custom" in c["nodeid"]]
+    assert matches, "the custom check is missing from results.json"
+    return matches[0]
+
+
+def assert_error_everywhere(run: Run, check: dict[str, Any], junit_name: str, *, message: str) -> None:
+    assert check["outcome"] == "failed" and check["reason"] == "error", check
+    assert message in check["message"]
+    assert run.ret != 0
+    assert run.results["run"]["exit_code"] == run.ret
+    assert "opscheck verdict: FAIL" in run.stdout
+    assert f"{check['id']}" in run.stdout.split("opscheck runbook summary")[-1]
+    case = junit_cases(run)[junit_name]
+    assert case.find("failure") is not None or case.find("error") is not None, ET.tostring(case)
+    rows = html_rows(run)[check["nodeid"]]
+    assert "Passed" not in rows and any(r in ("Failed", "Error") for r in rows), rows
+
+
+def test_a_verdict_whose_message_cannot_be_processed_fails_with_reason_error(service, run_checks, pytester):
+    # The message is an object the redactor cannot read: our makereport hook crashes on it. Before,
+    # that was an INTERNALERROR and results.json recorded the check as passed.
+    pytester.makepyfile(test_custom=CUSTOM.format(body=(
+        "class Opaque:\n"
+        "    def __bool__(self):\n        return True\n"
+        "def test_custom(smoke_check, opscheck_http):\n"
+        "    raise CheckFailed(Reason.BODY, Opaque())\n"
+    )))
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_custom.py"), profile=PROFILE)
+    assert run.ret == 1
+    assert "INTERNALERROR" not in run.output
+    check = custom_result(run)
+    assert_error_everywhere(run, check, "test_custom[health]", message="opscheck crashed while processing this check's call result: TypeError")
+    # The other checks are untouched.
+    assert run.check("smoke::health")["outcome"] == "passed"
+
+
+def test_evidence_that_breaks_the_failure_text_fails_with_reason_error(service, run_checks, pytester):
+    # failure_repr renders each evidence item's summary(); this one raises.
+    pytester.makepyfile(test_custom=CUSTOM.format(body=(
+        "class Broken:\n"
+        "    body_excerpt = ''\n"
+        "    def summary(self):\n        raise RuntimeError('summary broke')\n"
+        "def test_custom(smoke_check, opscheck_http):\n"
+        "    opscheck_http.evidence.append(Broken())\n"
+        "    raise CheckFailed(Reason.STATUS, 'expected 200, got 500')\n"
+    )))
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_custom.py"), profile=PROFILE)
+    assert run.ret == 1 and "INTERNALERROR" not in run.output
+    check = custom_result(run)
+    assert_error_everywhere(run, check, "test_custom[health]", message="RuntimeError: summary broke")
+    assert "Traceback" in run.stdout  # the redacted traceback of our crash is kept for the bug report
+
+
+def test_a_fixture_that_crashes_in_teardown_fails_the_check(service, run_checks, pytester):
+    pytester.makepyfile(test_custom=CUSTOM.format(body=(
+        "@pytest.fixture\n"
+        "def leaky():\n    yield\n    raise OSError('teardown broke')\n"
+        "def test_custom(smoke_check, opscheck_http, leaky):\n"
+        "    opscheck_http.request('GET', '/health')\n"
+    )))
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_custom.py"), profile=PROFILE)
+    check = custom_result(run)
+    assert_error_everywhere(run, check, "test_custom[health]", message="check crashed in teardown: OSError: teardown broke")
+
+
+@pytest.mark.parametrize(
+    ("hook", "where"),
+    [
+        ("def pytest_runtest_logreport(report):\n    if report.when == 'call' and 'health' in report.nodeid:\n", "reporting"),
+        ("def pytest_html_results_table_row(report, cells):\n    if report.when == 'call' and 'health' in report.nodeid:\n", "the HTML row"),
+    ],
+    ids=["logreport", "html-row"],
+)
+def test_a_third_party_hook_that_crashes_is_an_internal_error_never_a_pass(service, run_checks, pytester, hook, where):
+    # The check itself passed, then a hook crashed while it was being reported: pytest stops with
+    # INTERNALERROR. Before, results.json recorded the check as passed and left out the rest.
+    pytester.makepyfile(inject=hook + "        raise RuntimeError('hook broke')\n")
+    run = run_checks("--base-url", service().base_url, "-p", "inject", profile=PROFILE)
+    assert run.ret == 3
+    health, home = run.check("smoke::health"), run.check("smoke::home")
+    assert (health["outcome"], health["reason"]) == ("failed", "error")
+    assert "internal error while this check was being reported" in health["message"]
+    assert (home["outcome"], home["reason"]) == ("failed", "error")
+    assert "not run: the run stopped on an internal error" in home["message"]
+    assert run.results["run"]["counts"]["passed"] == 0
+    # pytest prints no summary after an internal error; opscheck's verdict is still on screen.
+    summary = run.stdout.split("opscheck runbook summary")[-1]
+    assert "smoke::health" in summary and "smoke::home" in summary and "opscheck verdict: FAIL" in summary
+    assert junit_cases(run).get("internal") is not None  # junitxml's own record of the internal error
+
+
+def test_an_unwritable_results_file_fails_the_run_with_a_clear_line(service, pytester, monkeypatch):
+    monkeypatch.delenv("PYTEST_BASE_URL", raising=False)
+    pytester.path.joinpath("opscheck.yaml").write_text(PROFILE)
+    reports = pytester.path / "reports"
+    (reports / "results.json").mkdir(parents=True)  # os.replace cannot overwrite a directory
+    result = pytester.runpytest_subprocess(
+        str(checks_dir()), "--profile", str(pytester.path / "opscheck.yaml"), "--report-dir", str(reports),
+        "--base-url", service().base_url, "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 3  # every check passed, but the gate has no results file
+    assert "INTERNAL ERROR: results.json: cannot write" in output
+    assert "opscheck verdict: FAIL" in output
+    assert "Traceback" not in output
+    # The other reports are still written.
+    assert (reports / "junit.xml").is_file() and (reports / "report.html").is_file()
+
+
+def test_no_check_is_passed_without_a_call_phase(service, run_checks):
+    # --setup-only runs fixtures but never a check: nothing may be recorded as passed.
+    run = run_checks("--base-url", service().base_url, "--setup-only", profile=PROFILE)
+    assert run.ret != 0
+    assert set(run.outcomes().values()) == {"failed"}
+    assert all(c["reason"] == "error" and "no verdict" in c["message"] for c in run.results["checks"])
