@@ -336,7 +336,7 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Doc]:
     if sizes[id(root)] > MAX_NODES:
         at = _too_big_at(root, sizes)
         raise ProfileError([Problem(file, at.start_mark.line + 1, "",
-                                    f"aliases here expand to more than {MAX_NODES} values; "
+                                    f"more than {MAX_NODES} values here once aliases are expanded; "
                                     "a profile never needs that many (is this a 'billion laughs' document?)")])
     value = _value(root, (), doc)
     return value, doc

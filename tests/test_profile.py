@@ -216,7 +216,7 @@ BILLION_LAUGHS = "service: s\n" + "".join(
     ("service: s\n? {a: 1}\n: b\n", ":2: a key must be plain text"),
     ("service: s\ntrue: 1\nfoo: 2\n", ":2: true: unknown field"),
     ("service: s\n1: x\nnull: y\n", ":2: 1: unknown field"),
-    (BILLION_LAUGHS, ": aliases here expand to more than 100000 values"),
+    (BILLION_LAUGHS, ": more than 100000 values here once aliases are expanded"),
 ], ids=["recursive-list", "recursive-map", "600-deep", "flow-key", "complex-key", "bool-key", "int-key", "billion-laughs"])
 def test_a_hostile_document_is_one_clear_line_with_exit_4(tmp_path, capsys, content, expected):
     started = time.monotonic()
@@ -233,7 +233,7 @@ def test_a_billion_laughs_profile_is_refused_fast_in_a_subprocess(tmp_path):
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "opscheck", "lint", "--profile", str(path)],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 4 and ":7: aliases here expand to more than 100000 values" in proc.stderr, proc.stderr
+    assert proc.returncode == 4 and ":7: more than 100000 values here once aliases are expanded" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and time.monotonic() - started < 20
 
 
