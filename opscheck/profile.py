@@ -723,7 +723,10 @@ def load_profile(path: str | os.PathLike[str], environ: Mapping[str, str] | None
         ctx.check()
         _schema_problems(data, ctx)
         ctx.check()
-        profile = _build(path, data, env, ctx)
+        try:
+            profile = _build(path, data, env, ctx)
+        except Exception as exc:  # noqa: BLE001 - validated data should never get here; if it does, exit 4, not 3
+            ctx.problem((), f"cannot read this profile ({type(exc).__name__}: {str(exc)[:200]})")
         ctx.check()
     except RecursionError:  # the depth bound should make this unreachable; a traceback never is
         raise ProfileError([Problem(file, None, "", f"nested too deeply to read (at most {MAX_DEPTH} levels)")]) from None

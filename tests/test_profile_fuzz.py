@@ -60,7 +60,7 @@ HOSTILE_TEXT = [
     "[", "]", "{", "}", ":", ": ", "- ", "? ", ",", "&a ", "*a", "&a [*a]", "<<: *a", "!!binary ", "!!python/name:os.system",
     "!foo ", "'", '"', "#", "|", ">", "\t", "\x00", "\x01", "\x7f", "\ufeff", "é", "\u2028", "${X}", "${MY_TOKEN}",
     "$$", ".inf", "-.inf", ".nan", "1e999999999", "9" * 200, "0x" + "f" * 120, "0o17", "1:20", "1_000", "NO", "on",
-    "~", "null", "true", "[a]: b", "true: 1", "\r\n", "\r", "---\n", "...\n", "%YAML 1.1\n", "[" * 200, "{a: " * 80,
+    "~", "null", "true", "[a]: b", "true: 1", "\r\n", "\r", "---\n", "...\n", "%YAML 1.1\n", "[" * 700, "{a: " * 80,
 ]
 HOSTILE_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**120), max_value=10**120),
