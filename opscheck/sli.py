@@ -24,43 +24,75 @@ Two input forms give the same :class:`Series`:
   counts keyed by the bucket's upper bound, written as Prometheus writes ``le``,
   ``"+Inf"`` included), plus ``http_request_duration_seconds_count{route}`` and
   ``http_request_duration_seconds_sum{route}``. Either top-level key may be absent
-  (nothing recorded yet); ``status`` may also be given as an integer.
+  (nothing recorded yet); ``status`` may also be given as an integer. Numbers are
+  kept as exact :class:`~decimal.Decimal` values (give them to :func:`parse_json_metrics`
+  already parsed with ``parse_float=Decimal``, as :func:`loads_json_metrics` does with
+  ``opscheck.jsonvalue``), so
+  ``5.00000000000000001`` stays what was written. The text form holds doubles by
+  definition; its values stay floats.
 
-:func:`error_ratio` and :func:`histogram_quantile` work on either form. Both raise
-``LookupError`` when nothing matches (a typo in a route is not "0 % errors"); a
-matching but empty counter or histogram is reported as no data instead (total 0,
-or ``(nan, 0)``), which the caller must not read as a pass.
+:func:`error_ratio`, :func:`quantile_interval` and :func:`histogram_quantile` work on
+either form. All raise ``LookupError`` when nothing matches (a typo in a route is not
+"0 % errors"); a matching but empty counter or histogram is reported as no data instead
+(total 0, 0 observations, or ``(nan, 0)``), which the caller must not read as a pass.
+
+A bucket histogram only tells in which bucket a quantile lies. :func:`quantile_interval`
+returns that bucket, ``(lower, upper]``, and :meth:`QuantileInterval.decide` judges a
+budget on it: "pass" only when the upper bound is within the budget, "fail" when the
+lower bound is over it, else "undecided". The interpolated estimate Prometheus'
+``histogram_quantile`` gives is kept for display only.
+
+Status labels: the error ratio reads the status from the ``status`` label, else from
+``code`` (Prometheus itself and the Go client library label it ``code``), unless the
+caller names the label. A latency histogram whose series carry such a label is read
+over the successful (2xx and 3xx) series only: an instant 500 is no fast answer.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from typing import Literal
 
 __all__ = [
+    "QuantileInterval",
     "Series",
     "error_ratio",
     "histogram_quantile",
+    "loads_json_metrics",
     "parse_json_metrics",
     "parse_prometheus",
+    "quantile_interval",
 ]
 
 REQUESTS_TOTAL = "http_requests_total"
 DURATION_HISTOGRAM = "http_request_duration_seconds"
 _STATUS_PATTERN = re.compile(r"[1-5][0-9x]{2}")
 _SNIPPET_CHARS = 200
+# Where a status is read from when the caller names no label: opscheck's own JSON form and most
+# Python exporters write `status`, Prometheus and the Go client library write `code`.
+STATUS_LABELS = ("status", "code")
+# A latency histogram carrying a status label is read over these series only.
+SUCCESS_STATUSES = "2xx,3xx"
+# Every exporter writes IEEE doubles; a JSON number far outside their range is no real count or
+# bound, and Decimal arithmetic on it would overflow the fixed context.
+_MAX_ADJUSTED_EXPONENT = 308
+_EXACT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
 class Series:
-    """One sample: a metric name, its labels and its value (e.g. ``http_requests_total``)."""
+    """One sample: a metric name, its labels and its value (e.g. ``http_requests_total``).
+
+    ``value`` is a float from the text form, an exact Decimal from the JSON form."""
 
     name: str
     labels: dict[str, str]
-    value: float
+    value: float | Decimal
 
 
 # --- parsing ------------------------------------------------------------------
@@ -97,11 +129,38 @@ def parse_prometheus(text: str) -> list[Series]:
     ]
 
 
-def parse_json_metrics(doc: object) -> list[Series]:
-    """The Series of the documented JSON form (see the module docstring).
+def loads_json_metrics(data: bytes | str) -> list[Series]:
+    """Parse a JSON metrics body with every number an exact Decimal, then :func:`parse_json_metrics`.
 
-    Raises ``ValueError("metrics: not the documented JSON shape: ...")`` naming the
-    first offending place, e.g. ``requests[2].count``.
+    Raises ``ValueError("metrics: ...")`` for a body that is not JSON or not the documented shape.
+    """
+    try:
+        from opscheck import jsonvalue  # the shared bounded reader: exact numbers, bounded depth and digits
+    except ImportError:  # pragma: no cover - only in a tree that predates it
+        jsonvalue = None  # type: ignore[assignment]
+    try:
+        if jsonvalue is not None:
+            doc = jsonvalue.loads(data, what="metrics")
+        else:  # pragma: no cover
+            doc = json.loads(data, parse_float=Decimal, parse_constant=_no_constant)
+    except ValueError as exc:  # JsonError and JSONDecodeError are ValueErrors
+        text = str(exc)
+        raise ValueError(text if text.startswith("metrics: ") else f"metrics: not JSON: {_snippet(text)}") from None
+    except RecursionError:  # pragma: no cover - the bounded reader never lets one through
+        raise ValueError("metrics: not JSON: nested too deeply") from None
+    return parse_json_metrics(doc)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_metrics(doc: object) -> list[Series]:
+    """The Series of the documented JSON form (see the module docstring), values as exact Decimals.
+
+    ``doc`` is the parsed JSON; numbers may be int, float or Decimal (a float is taken as the
+    shortest text that reads back as it). Raises ``ValueError("metrics: not the documented
+    JSON shape: ...")`` naming the first offending place, e.g. ``requests[2].count``.
     """
     if not isinstance(doc, Mapping) or not ({"requests", "latency_seconds"} & doc.keys()):
         raise _shape_error("$", 'expected an object with "requests" and/or "latency_seconds"')
@@ -157,23 +216,40 @@ def _json_str(entry: Mapping[str, object], key: str, where: str, *, allow_int: b
     # bool is an int subclass; True is never a status code.
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if allow_int and isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))  # 503 read with parse_int=Decimal
     if not isinstance(value, str):
-        raise _shape_error(f"{where}.{key}", f"expected a string, got {value!r}")
+        raise _shape_error(f"{where}.{key}", f"expected a string, got {_shown(value)}")
     return value
 
 
-def _json_number(entry: Mapping[str, object], key: str, where: str) -> float:
+def _json_number(entry: Mapping[str, object], key: str, where: str) -> Decimal:
     value = entry.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _shape_error(f"{where}.{key}", f"expected a finite number, got {value!r}")
-    return float(value)
+    number: Decimal | None = None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        number = Decimal(repr(value))  # the shortest text of the double, not its binary expansion
+    if number is None or not number.is_finite():
+        raise _shape_error(f"{where}.{key}", f"expected a finite number, got {_shown(value)}")
+    if number and abs(number.adjusted()) > _MAX_ADJUSTED_EXPONENT:
+        raise _shape_error(f"{where}.{key}", f"number out of range: {_shown(value)}")
+    return number
 
 
-def _json_count(entry: Mapping[str, object], key: str, where: str) -> float:
+def _json_count(entry: Mapping[str, object], key: str, where: str) -> Decimal:
     value = _json_number(entry, key, where)
     if value < 0:
-        raise _shape_error(f"{where}.{key}", f"a count cannot be negative, got {value!r}")
+        raise _shape_error(f"{where}.{key}", f"a count cannot be negative, got {_shown(value)}")
     return value
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, Decimal):
+        return _snippet(str(value))
+    return _snippet(repr(value))
 
 
 # --- selection ----------------------------------------------------------------
@@ -225,39 +301,50 @@ def error_ratio(
     series: list[Series],
     *,
     counter: str = REQUESTS_TOTAL,
-    status_label: str = "status",
+    status_label: str | None = None,
     error_statuses: str = "5xx",
     match: Mapping[str, str] | None = None,
 ) -> tuple[Decimal, Decimal, Decimal]:
     """``(errors, total, ratio)`` of a request counter, as exact Decimals.
 
-    ``error_statuses`` is a comma-separated list of status classes and codes, e.g.
-    ``"5xx"``, ``"5xx,429"`` or ``"4xx,5xx"``. ``match`` keeps only the series whose
-    labels have these values (``{"route": "/api/items"}``). The ratio is 0 when the
-    total is 0: the caller must treat ``total == 0`` as "no data", not as healthy.
-    Raises ``LookupError`` when no series matches.
+    ``status_label`` names the label holding the status; None reads ``status``, else
+    ``code``, per series. ``error_statuses`` is a comma-separated list of status classes
+    and codes, e.g. ``"5xx"``, ``"5xx,429"`` or ``"4xx,5xx"``. ``match`` keeps only the
+    series whose labels have these values (``{"route": "/api/items"}``). The ratio is 0
+    when the total is 0: the caller must treat ``total == 0`` as "no data", not as
+    healthy. Raises ``LookupError`` when no series matches or none has the status label.
     """
     is_error = _status_matcher(error_statuses)
     selected = _select(series, counter, match)
     if not selected:
         raise _no_series(series, counter, match)
-    if not any(status_label in s.labels for s in selected):
+    if not any(_status_of(s, status_label) is not None for s in selected):
+        wanted = repr(status_label) if status_label else " or ".join(repr(n) for n in STATUS_LABELS)
         raise LookupError(
-            f"{_selector(counter, match)} has no {status_label!r} label "
+            f"{_selector(counter, match)} has no {wanted} label "
             f"(labels: {_listing(sorted({k for s in selected for k in s.labels}))})"
         )
     # A fixed context: the caller's global Decimal settings (precision, traps) must not
     # change the answer. Sums of counts are exact at any realistic size; only the ratio
     # of e.g. 1/3 is rounded, to 28 digits.
-    with localcontext(Context(prec=28, rounding=ROUND_HALF_EVEN)):
+    with localcontext(_EXACT):
         errors = Decimal(0)
         total = Decimal(0)
         for s in selected:
             value = _exact(s)
             total += value
-            if is_error(s.labels.get(status_label, "")):
+            if is_error(_status_of(s, status_label) or ""):
                 errors += value
         return errors, total, (errors / total if total else Decimal(0))
+
+
+def _status_of(s: Series, status_label: str | None) -> str | None:
+    if status_label:
+        return s.labels.get(status_label)
+    for name in STATUS_LABELS:
+        if name in s.labels:
+            return s.labels[name]
+    return None
 
 
 def _status_matcher(error_statuses: str) -> _StatusMatcher:
@@ -284,6 +371,10 @@ class _StatusMatcher:
 def _exact(s: Series) -> Decimal:
     # Decimal(float) would carry binary noise (0.1 -> 0.1000000000000000055...);
     # counts are integers, and the shortest repr is what the exposition wrote.
+    if isinstance(s.value, Decimal):
+        if not s.value.is_finite():
+            raise ValueError(f"metrics: {_selector(s.name, s.labels)} has a non-finite value {s.value}")
+        return s.value
     if not math.isfinite(s.value):
         raise ValueError(f"metrics: {_selector(s.name, s.labels)} has a non-finite value {s.value!r}")
     value = float(s.value)
@@ -293,25 +384,63 @@ def _exact(s: Series) -> Decimal:
 # --- latency quantile ---------------------------------------------------------
 
 
-def histogram_quantile(
+@dataclass(frozen=True)
+class QuantileInterval:
+    """Where a quantile of a bucket histogram is known to lie, in the histogram's unit.
+
+    The quantile lies in ``(lower, upper]``: ``upper`` is the bound of the bucket holding
+    the quantile's rank (``Decimal("Infinity")`` in the ``+Inf`` bucket), ``lower`` the
+    bound of the bucket below (0 below a positive first bucket, where the quantile may
+    also equal 0). ``estimate`` is Prometheus' linear interpolation inside that bucket
+    (the highest finite bound in the ``+Inf`` bucket): for display, never for judging.
+    ``observations`` were counted in the buckets read; ``excluded`` in the series left out
+    because their status label was no success (see :func:`quantile_interval`).
+    """
+
+    q: float
+    lower: Decimal
+    upper: Decimal
+    estimate: Decimal
+    observations: Decimal
+    first_bucket: bool
+    excluded: Decimal = Decimal(0)
+    status_label: str | None = None  # the label the successful series were picked by, if any
+
+    def decide(self, budget: Decimal) -> Literal["pass", "fail", "undecided"]:
+        """Judge ``quantile <= budget`` (same unit): proven, disproven, or not decidable from these buckets."""
+        if self.upper <= budget:
+            return "pass"
+        # Above `lower` strictly, except in the first bucket, whose observations may equal it.
+        if self.lower > budget or (self.lower == budget and not self.first_bucket):
+            return "fail"
+        return "undecided"
+
+
+def quantile_interval(
     series: list[Series],
     q: float,
     *,
     histogram: str = DURATION_HISTOGRAM,
     match: Mapping[str, str] | None = None,
-) -> tuple[float, int]:
-    """``(quantile, observations)`` estimated like Prometheus' ``histogram_quantile``.
+    status_label: str | None = None,
+    success_statuses: str | None = SUCCESS_STATUSES,
+) -> QuantileInterval:
+    """The bucket the ``q`` quantile lies in, from the ``<histogram>_bucket`` series that match.
 
-    The value is in the histogram's unit (seconds for the default histogram). The
-    ``<histogram>_bucket`` series that match are summed per ``le`` (as
-    ``sum by (le) (...)`` would), the quantile's rank is located in the cumulative
-    buckets and interpolated linearly inside its bucket (the first bucket starts at
-    0). A rank in the ``+Inf`` bucket yields the highest finite upper bound, so a
-    tail past the last bucket is reported as that bound, not as infinity.
+    Matching series are summed per ``le`` (as ``sum by (le) (...)``; "1" and "1.0" are one
+    bound); a cumulative count that decreases is carried up, as Prometheus does. The
+    quantile's rank is ``q * observations``; its bucket is the first whose cumulative count
+    reaches the rank.
 
-    Returns ``(nan, 0)`` when the buckets hold no observation: "no data" for the
-    caller. Raises ``LookupError`` when no bucket matches, and ``ValueError`` for
-    ``q`` outside [0, 1] or buckets without ``le="+Inf"`` or without a finite bound.
+    Successful requests only: when the series carry a status label (``status_label``, or
+    ``status``/``code`` when None) and ``match`` does not itself pick a status, only the
+    series whose status is in ``success_statuses`` ("2xx,3xx") are read. Series without
+    the label are read as they are: then the histogram is the service's own definition.
+    ``success_statuses=None`` reads every series.
+
+    Returns ``observations == 0`` when the buckets read hold no observation ("no data").
+    Raises ``LookupError`` when no bucket matches; ``ValueError`` for ``q`` outside
+    [0, 1], buckets without ``le="+Inf"``, or a bound or count that is no finite number.
     """
     if not 0.0 <= q <= 1.0:  # also rejects NaN
         raise ValueError(f"quantile must be within [0, 1], got {q!r}")
@@ -319,48 +448,106 @@ def histogram_quantile(
     selected = [s for s in _select(series, bucket_name, match) if "le" in s.labels]
     if not selected:
         raise _no_series(series, bucket_name, match)
-
-    # Sum across series per upper bound; compare bounds as numbers ("1" and "1.0" are one bucket).
-    counts: dict[float, float] = {}
-    for s in selected:
-        bound = _parse_le(s.labels["le"], _selector(bucket_name, match))
-        counts[bound] = counts.get(bound, 0.0) + s.value
-    bounds = sorted(counts)
     where = _selector(histogram, match)
-    if bounds[-1] != math.inf:
-        raise ValueError(f'metrics: {where} has no le="+Inf" bucket')
-    if len(bounds) < 2:
-        raise ValueError(f'metrics: {where} has only the le="+Inf" bucket; no finite bound to estimate from')
 
-    # Cumulative counts must not decrease; a scrape racing an update can break that,
-    # and Prometheus repairs it the same way (carry the running maximum).
-    cumulative: list[float] = []
-    for bound in bounds:
-        cumulative.append(max(counts[bound], cumulative[-1] if cumulative else 0.0))
+    label_used: str | None = None
+    excluded = Decimal(0)
+    labels_named = [status_label] if status_label else list(STATUS_LABELS)
+    picks_status = any(name in (match or {}) for name in labels_named)
+    if success_statuses is not None and not picks_status and any(_status_of(s, status_label) for s in selected):
+        is_success = _status_matcher(success_statuses)
+        label_used = status_label or next(n for n in STATUS_LABELS if any(n in s.labels for s in selected))
+        kept = [s for s in selected if is_success(_status_of(s, status_label) or "")]
+        kept_ids = {id(s) for s in kept}
+        with localcontext(_EXACT):
+            # Each series' +Inf bucket holds all its observations.
+            excluded = sum((_exact(s) for s in selected
+                            if id(s) not in kept_ids and _parse_le(s.labels["le"], where).is_infinite()), Decimal(0))
+        selected = kept
 
-    observations = cumulative[-1]
-    if observations <= 0:
-        return math.nan, 0
-    rank = q * observations
-    # The first bucket whose cumulative count reaches the rank; the +Inf bucket if none of the finite ones does.
-    b = next((i for i, count in enumerate(cumulative[:-1]) if count >= rank), len(bounds) - 1)
-    if b == len(bounds) - 1:
-        return bounds[-2], int(observations)
+    with localcontext(_EXACT):
+        counts: dict[Decimal, Decimal] = {}
+        for s in selected:
+            bound = _parse_le(s.labels["le"], _selector(bucket_name, match))
+            counts[bound] = counts.get(bound, Decimal(0)) + _exact(s)
+        if not counts:  # every series had a failing status: nothing successful was observed
+            return QuantileInterval(q, Decimal(0), Decimal("Infinity"), Decimal(0), Decimal(0), True, excluded, label_used)
+        bounds = sorted(counts)
+        if not bounds[-1].is_infinite():
+            raise ValueError(f'metrics: {where} has no le="+Inf" bucket')
+        cumulative: list[Decimal] = []
+        for bound in bounds:
+            cumulative.append(max(counts[bound], cumulative[-1] if cumulative else Decimal(0)))
+        observations = cumulative[-1]
+        floor = Decimal(0) if bounds[0] > 0 else Decimal("-Infinity")
+        if observations <= 0:
+            return QuantileInterval(q, floor, bounds[0], Decimal(0), Decimal(0), True, excluded, label_used)
+        rank = Decimal(repr(float(q))) * observations
+        b = next((i for i, count in enumerate(cumulative) if count >= rank), len(bounds) - 1)
+        lower = bounds[b - 1] if b > 0 else floor
+        upper = bounds[b]
+        return QuantileInterval(q, lower, upper, _estimate(bounds, cumulative, b, rank), observations, b == 0,
+                                excluded, label_used)
+
+
+def _estimate(bounds: list[Decimal], cumulative: list[Decimal], b: int, rank: Decimal) -> Decimal:
+    """Prometheus' interpolation inside bucket ``b`` (display only)."""
+    if bounds[b].is_infinite():
+        return bounds[b - 1] if b > 0 else Decimal(0)
     if b == 0 and bounds[0] <= 0:
-        return bounds[0], int(observations)
-    start = bounds[b - 1] if b > 0 else 0.0
-    below = cumulative[b - 1] if b > 0 else 0.0
+        return bounds[0]
+    start = bounds[b - 1] if b > 0 else Decimal(0)
+    below = cumulative[b - 1] if b > 0 else Decimal(0)
     in_bucket = cumulative[b] - below
     if in_bucket <= 0:  # only when q == 0 and the bucket is empty: the rank sits at its lower edge
-        return start, int(observations)
-    return start + (bounds[b] - start) * ((rank - below) / in_bucket), int(observations)
+        return start
+    return start + (bounds[b] - start) * ((rank - below) / in_bucket)
 
 
-def _parse_le(le: str, where: str) -> float:
+def histogram_quantile(
+    series: list[Series],
+    q: float,
+    *,
+    histogram: str = DURATION_HISTOGRAM,
+    match: Mapping[str, str] | None = None,
+) -> tuple[float, int]:
+    """``(quantile, observations)`` estimated like Prometheus' ``histogram_quantile``: display only.
+
+    An estimate is no measurement; judge a budget with :func:`quantile_interval` instead.
+    Every matching series is read (no status filtering). The value is in the histogram's
+    unit, interpolated linearly inside its bucket (the first bucket starts at 0); a rank in
+    the ``+Inf`` bucket yields the highest finite upper bound, a lower bound of the truth.
+
+    Returns ``(nan, 0)`` when the buckets hold no observation: "no data" for the caller.
+    Raises ``LookupError`` when no bucket matches, and ``ValueError`` for ``q`` outside
+    [0, 1] or buckets without ``le="+Inf"`` or without a finite bound.
+    """
+    interval = quantile_interval(series, q, histogram=histogram, match=match, success_statuses=None)
+    where = _selector(f"{histogram}_bucket", match)
+    bounds = {_parse_le(s.labels["le"], where) for s in _select(series, f"{histogram}_bucket", match) if "le" in s.labels}
+    if len(bounds) < 2:
+        raise ValueError(f'metrics: {_selector(histogram, match)} has only the le="+Inf" bucket; '
+                         "no finite bound to estimate from")
+    if interval.observations <= 0:
+        return math.nan, 0
+    return float(interval.estimate), int(interval.observations)
+
+
+def _parse_le(le: str, where: str) -> Decimal:
     try:
-        bound = float(le)  # float() reads "+Inf" as well
-    except ValueError:
+        bound = Decimal(le.strip())  # reads "+Inf" and "Inf" as well
+    except (InvalidOperation, ValueError):
         raise ValueError(f"metrics: {where}: bucket bound le={le!r} is not a number") from None
-    if math.isnan(bound):
+    if bound.is_nan() or (bound.is_infinite() and bound < 0):
         raise ValueError(f"metrics: {where}: bucket bound le={le!r} is not a number")
+    if bound and bound.is_finite() and abs(bound.adjusted()) > _MAX_ADJUSTED_EXPONENT:
+        raise ValueError(f"metrics: {where}: bucket bound le={le!r} is out of range")
     return bound
+
+
+def format_bound(value: Decimal) -> str:
+    """A bucket bound as Prometheus writes it: ``0.5``, ``1``, ``+Inf``."""
+    if value.is_infinite():
+        return "+Inf" if value > 0 else "-Inf"
+    text = format(value.normalize(), "f")
+    return text

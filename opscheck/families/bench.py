@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from opscheck.bands import to_decimal
+from opscheck.files import RESULTS_LIMIT, read_bounded
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.profile import MUTATING_METHODS, Builder, Case, status_set
 from opscheck.target import CheckHttp
@@ -122,7 +123,7 @@ def _regressions(case: BenchCase, baseline: Path | None, mean: float, p95: float
     if baseline is None:
         return []
     try:
-        previous = {c["id"]: c.get("measurements") or {} for c in json.loads(baseline.read_text())["checks"]}
+        previous = {c["id"]: c.get("measurements") or {} for c in json.loads(read_bounded(baseline, RESULTS_LIMIT, "baseline"))["checks"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckFailed(Reason.LATENCY, f"--baseline {baseline}: not a readable opscheck results.json ({exc})") from None
     old = previous.get(case.check_id, {})

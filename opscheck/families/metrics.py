@@ -1,13 +1,21 @@
 """Server-side SLIs: the service's own counters and histograms (`/metrics`, Prometheus text or JSON).
 
 An error ratio from request counters by status, and a latency quantile from a histogram's
-buckets, each against a threshold and an optional warning band. No data is a failure.
+buckets, each against a threshold and an optional warning band.
+
+- The status is read from the `status` label, else `code` (Prometheus, the Go client), unless
+  the profile names it (`status_label`).
+- A histogram only says which bucket a quantile lies in. The check passes when that bucket's
+  upper bound is within budget, fails (`latency`) when its lower bound is over, and otherwise
+  fails with `no_data`: these buckets cannot decide (a warning band: degraded, same rule).
+- A histogram with a status label is read over its 2xx/3xx series only; without one it is the
+  service's own definition of latency (every request it observed).
+- No data (a missing series, a counter at 0 requests, a histogram with 0 observations) fails
+  with `no_data`. A body that is not metrics fails with `body`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
@@ -26,6 +34,7 @@ class MetricsCase(Case):
     counter: str = "http_requests_total"
     histogram: str = "http_request_duration_seconds"
     error_statuses: str = "5xx"
+    status_label: str | None = None  # None: `status`, else `code`
     quantile: float = 0.95
     limit: Decimal = Decimal(0)  # max ratio, or max milliseconds
     warn: Decimal | None = None
@@ -47,7 +56,8 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[MetricsCase]:
             source=entry.get("source", "/metrics"), kind="latency" if latency else "error_ratio",
             match=dict(entry.get("match", {})), counter=entry.get("counter", "http_requests_total"),
             histogram=entry.get("histogram", "http_request_duration_seconds"),
-            error_statuses=str(entry.get("error_statuses", "5xx")), quantile=float(entry.get("quantile", 0.95)),
+            error_statuses=str(entry.get("error_statuses", "5xx")), status_label=entry.get("status_label"),
+            quantile=float(entry.get("quantile", 0.95)),
             limit=to_decimal(entry["max_ms"] if latency else entry["max_error_ratio"]),
             warn=to_decimal(entry[w]) if (w := "warn_ms" if latency else "warn_error_ratio") in entry else None,
         ))
@@ -56,31 +66,70 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[MetricsCase]:
 
 
 def run(case: MetricsCase, http: CheckHttp) -> None:
-    from opscheck import sli
-
     series, evidence = _series(case, http)
     where = f"{case.source}" + (f" {{{', '.join(f'{k}={v!r}' for k, v in case.match.items())}}}" if case.match else "")
     try:
         if case.kind == "error_ratio":
-            errors, total, ratio = sli.error_ratio(series, counter=case.counter, error_statuses=case.error_statuses,
-                                                   match=case.match or None)
-            if total == 0:
-                raise CheckFailed(Reason.ERRORS, f"{where}: no data: {case.counter} counted 0 requests", evidence)
-            shown = f"{format((ratio * 100).quantize(Decimal('0.01')).normalize(), 'f')} %"
-            text = f"{where}: error ratio {shown} ({errors} of {total} {case.error_statuses})"
-            _judge(Reason.ERRORS, ratio, case, text, f"{format((case.limit * 100).normalize(), 'f')} %", evidence,
-                   warn_text=f"{format((case.warn * 100).normalize(), 'f')} %" if case.warn is not None else "")
-            return
-        seconds, count = sli.histogram_quantile(series, case.quantile, histogram=case.histogram, match=case.match or None)
+            _error_ratio(case, series, where, evidence)
+        else:
+            _latency(case, series, where, evidence)
     except LookupError as exc:
-        raise CheckFailed(Reason.BODY, f"{where}: {exc.args[0] if exc.args else exc}", evidence) from None
-    if count == 0 or math.isnan(seconds):
-        raise CheckFailed(Reason.LATENCY, f"{where}: no data: {case.histogram} has 0 observations", evidence)
-    ms = Decimal(repr(seconds)) * 1000
+        raise CheckFailed(Reason.NO_DATA, f"{where}: no data: {exc.args[0] if exc.args else exc}", evidence) from None
+    except (ValueError, ArithmeticError) as exc:  # malformed buckets, non-finite values
+        raise CheckFailed(Reason.BODY, f"{where}: {exc}", evidence) from None
+
+
+def _error_ratio(case: MetricsCase, series: list[Any], where: str, evidence: Any) -> None:
+    from opscheck import sli
+
+    errors, total, ratio = sli.error_ratio(series, counter=case.counter, status_label=case.status_label,
+                                           error_statuses=case.error_statuses, match=case.match or None)
+    if total == 0:
+        raise CheckFailed(Reason.NO_DATA, f"{where}: no data: {case.counter} counted 0 requests", evidence)
+    shown = f"{format((ratio * 100).quantize(Decimal('0.01')).normalize(), 'f')} %"
+    text = f"{where}: error ratio {shown} ({errors} of {total} {case.error_statuses})"
+    _judge(Reason.ERRORS, ratio, case, text, f"{format((case.limit * 100).normalize(), 'f')} %", evidence,
+           warn_text=f"{format((case.warn * 100).normalize(), 'f')} %" if case.warn is not None else "")
+
+
+def _latency(case: MetricsCase, series: list[Any], where: str, evidence: Any) -> None:
+    from opscheck import sli
+
+    interval = sli.quantile_interval(series, case.quantile, histogram=case.histogram, match=case.match or None,
+                                     status_label=case.status_label)
     label = f"p{case.quantile * 100:g}"
-    text = f"{where}: {label} {ms.quantize(Decimal('0.1'))} ms from {case.histogram} buckets (n={count})"
-    _judge(Reason.LATENCY, ms, case, text, f"{case.limit} ms", evidence,
-           warn_text=f"{case.warn} ms" if case.warn is not None else "")
+    scope = ""
+    if interval.status_label is not None:
+        scope = f" of successful ({sli.SUCCESS_STATUSES.replace(',', '/')}) requests"
+        if interval.excluded:
+            scope += f"; {_count(interval.excluded)} others left out"
+    if interval.observations <= 0:
+        raise CheckFailed(Reason.NO_DATA, f"{where}: no data: {case.histogram} has 0 observations{scope}", evidence)
+    # Budgets are in ms, bounds in the histogram's unit (seconds).
+    budget_s = case.limit / 1000
+    lower, upper = sli.format_bound(interval.lower), sli.format_bound(interval.upper)
+    bucket = f"({lower} s, {upper}]" if interval.upper.is_infinite() else f"({lower} s, {upper} s]"
+    estimate_ms = (interval.estimate * 1000).quantize(Decimal("0.1"))
+    text = (f"{where}: {label} lies in {bucket} by the {case.histogram} buckets "
+            f"(n={_count(interval.observations)}{scope}; histogram_quantile() would say {estimate_ms} ms)")
+    verdict = interval.decide(budget_s)
+    if verdict == "fail":
+        raise CheckFailed(Reason.LATENCY, f"{text}: over the {case.limit} ms budget", evidence)
+    if verdict == "undecided":
+        raise CheckFailed(Reason.NO_DATA, f"{text}: these buckets cannot decide against {case.limit} ms", evidence)
+    if case.warn is None:
+        return
+    warning = interval.decide(case.warn / 1000)
+    if warning == "fail":
+        raise CheckDegraded(Reason.LATENCY, f"{text}: over the warning band {case.warn} ms (fails above "
+                            f"{case.limit} ms)", evidence)
+    if warning == "undecided":
+        raise CheckDegraded(Reason.NO_DATA, f"{text}: within {case.limit} ms, but these buckets cannot decide "
+                            f"against the warning band {case.warn} ms", evidence)
+
+
+def _count(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
 
 
 def _judge(reason: Reason, value: Decimal, case: MetricsCase, text: str, limit: str, evidence: Any, warn_text: str) -> None:
@@ -100,8 +149,8 @@ def _series(case: MetricsCase, http: CheckHttp) -> tuple[list[Any], Any]:
     if response.status != 200:
         raise CheckFailed(Reason.STATUS, f"GET {case.source}: status {response.status}, expected 200", response.evidence)
     try:
-        if "json" in response.content_type or response.text.lstrip().startswith("{"):
-            series = sli.parse_json_metrics(json.loads(response.body))
+        if "json" in response.content_type or response.body.lstrip().startswith(b"{"):
+            series = sli.loads_json_metrics(response.body)  # exact Decimals, bounded
         else:
             series = sli.parse_prometheus(response.text)
     except ValueError as exc:

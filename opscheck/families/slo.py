@@ -2,6 +2,15 @@
 percentiles, time to first byte and the error ratio against thresholds and warning bands.
 
 No samples, or fewer than asked for, is a failure: a threshold nobody measured never passes.
+
+Every latency figure (percentiles, max, mean, TTFB; fail and warning bands alike) comes only from
+answers with an expected status (`expect_status`). With no such answer, a latency budget fails
+with `no_data` and the message says what came back instead ("50 x 503"); when the error-ratio
+budget is broken too, the reason is `errors`, the fault that was measured.
+
+The sampler has its own client, so the run's memo of unreachable origins is consulted here: a
+target already found refusing connections or not resolving is not sampled again, and one the
+sampler finds so is recorded for the checks after it.
 """
 
 from __future__ import annotations
@@ -75,12 +84,12 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
 
 
 def run(case: SloCase, http: CheckHttp) -> None:
-    from opscheck.sampler import planned_requests, run_closed_loop, run_open_loop, summarize
+    from opscheck.sampler import planned_requests, run_closed_loop, run_open_loop, summarize, tally
 
+    http.guard(case.method, case.path)  # the sampler sends without CheckHttp.request: the read-only rule here too
     url = http.target.url(case.path)
-    headers = {}
-    if http.auth is not None and http.auth.keys:
-        headers[http.auth.header] = http.auth.header_value(http.auth.keys[0])
+    _not_sampled_when_known_down(case, http, url)
+    headers = http.send_headers(with_profile=True)
     common = dict(requests=case.requests, duration_s=case.duration_s, method=case.method, headers=headers,
                   timeout_s=case.timeout_s, verify=http.client.verify, busy_poll=case.busy_poll)
     if case.rate_per_s is not None:
@@ -92,39 +101,134 @@ def run(case: SloCase, http: CheckHttp) -> None:
         requested = case.requests or len(samples)  # a closed loop for a duration asks for what it gets
         mode = f"closed loop x{case.concurrency}"
     stats = summarize(samples, case.expect_status, requested, elapsed)
-    latencies = [s.latency_ms for s in samples if s.latency_ms is not None]
-    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {case.method} {case.path} ({mode})",
-                             "latencies_ms": latencies, "thresholds": _budgets(case), "stats": _stats_dict(stats)})
+    answers = tally(samples)
+    # The picture shows what the figures are computed from: answers with an expected status only.
+    latencies = [s.latency_ms for s in samples
+                 if s.latency_ms is not None and s.status is not None and s.status in case.expect_status]
+    scope = "" if stats.n_ok == stats.n else f"; {stats.n_ok} of {stats.n} answers with an expected status"
+    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {case.method} {http.client.redactor.url(case.path)} ({mode}{scope})",
+                             "latencies_ms": latencies, "thresholds": _budgets(case),
+                             "stats": _stats_dict(stats, answers)})
     evidence = _evidence(case, http, samples, stats, mode)
-    judge(case, stats, evidence, Counter(s.error for s in samples if s.error))
+    _remember_unreachable(case, http, url, samples, stats, evidence)
+    judge(case, stats, evidence, Counter(s.error for s in samples if s.error), answers)
+
+
+def _origin(url: str) -> str:
+    # The memo's key, exactly as HttpClient.request computes it.
+    from opscheck.http import origin_text, origin_of
+
+    return origin_text(origin_of(url))
+
+
+def _not_sampled_when_known_down(case: SloCase, http: CheckHttp, url: str) -> None:
+    """Fail at once, sending nothing, when the run already found the target unreachable (or gated)."""
+    if http.gate_failure is not None:
+        raise CheckFailed(http.gate_failure.reason, http.gate_failure.message)
+    known_down = http.client.unreachable.get(_origin(url))
+    if known_down is None:
+        return
+    evidence = Evidence(method=case.method, url=http.client.redactor.url(url), request_id="(not sent)")
+    evidence.error = "not sent: target unreachable earlier in this run"
+    http.evidence.append(evidence)
+    raise CheckFailed(known_down.reason, f"{case.method} {case.path}: target unreachable, not retried "
+                      f"({known_down.message})", evidence)
+
+
+def _remember_unreachable(case: SloCase, http: CheckHttp, url: str, samples: list[Any], stats: Any,
+                          evidence: Evidence) -> None:
+    """A run that never got an answer and met a refusal or a failed lookup marks the origin down."""
+    from opscheck.sampler import UNREACHABLE
+
+    if stats.answered:
+        return
+    first = next((s for s in samples if s.error in UNREACHABLE), None)
+    if first is None:
+        return
+    origin = _origin(url)
+    if origin in http.client.unreachable:
+        return
+    reason = _TRANSPORT[first.error]
+    detail = http.client.redactor.text(first.detail or f"{first.error} error")
+    failure = CheckFailed(reason, f"{case.method} {case.path}: {detail}", evidence)
+    http.client.unreachable[origin] = failure
+    if http.client.on_unreachable is not None:
+        http.client.on_unreachable(origin, failure)
 
 
 _TRANSPORT = {"connect": Reason.CONNECT, "dns": Reason.DNS, "tls": Reason.TLS, "timeout": Reason.TIMEOUT,
               "protocol": Reason.PROTOCOL}
 
 
-def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors: Counter[str] | None = None) -> None:
-    context = f"(n={stats.n}, errors {_pct(stats.error_ratio)})"
+def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors: Counter[str] | None = None,
+          answers: Mapping[str, int] | None = None) -> None:
+    """Raise CheckFailed / CheckDegraded for the first band `stats` (a sampler.Stats) breaks.
+
+    Reasons: a transport reason when nothing was answered; `timeout` for missing samples;
+    `errors` for a broken error-ratio band; `latency` for a broken latency band; `no_data` for a
+    latency band with no answer of an expected status to measure it on.
+    """
+    label = f"{case.method} {case.path}"
     if stats.n and stats.answered == 0 and transport_errors:
         kind, count = transport_errors.most_common(1)[0]
-        raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{case.method} {case.path}: no answered samples: "
-                          f"{count} of {stats.n} failed with {kind}", evidence)
+        stopped = (f"; stopped after {stats.n} of {stats.requested} requests: target unreachable"
+                   if kind in ("connect", "dns") and stats.n < stats.requested else "")
+        raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{label}: no answered samples: "
+                          f"{count} of {stats.n} failed with {kind}{stopped}", evidence)
     if stats.n == 0 or stats.n < stats.requested:
-        raise CheckFailed(Reason.TIMEOUT, f"{case.method} {case.path}: only {stats.n} of {stats.requested} samples "
+        raise CheckFailed(Reason.TIMEOUT, f"{label}: only {stats.n} of {stats.requested} samples "
                           "completed within the bound; a threshold with missing samples never passes", evidence)
+    context = _context(stats)
+    unmeasured = _no_data_text(case, stats, answers)
     fails = _breaches(case.fail, stats)
     if fails:
-        reason = Reason.ERRORS if any(k == "max_error_ratio" for k, _ in fails) else Reason.LATENCY
-        raise CheckFailed(reason, f"{case.method} {case.path}: {'; '.join(text for _, text in fails)} {context}", evidence)
+        reason = _reason(fails)
+        raise CheckFailed(reason, f"{label}: {'; '.join(_texts(fails, unmeasured))} {context}", evidence)
     warns = _breaches(case.warn, stats)
     if warns:
-        reason = Reason.ERRORS if any(k == "max_error_ratio" for k, _ in warns) else Reason.LATENCY
-        raise CheckDegraded(reason, f"{case.method} {case.path}: {'; '.join(t for _, t in warns)} (warning band) {context}",
+        raise CheckDegraded(_reason(warns), f"{label}: {'; '.join(_texts(warns, unmeasured))} (warning band) {context}",
                             evidence)
 
 
-def _breaches(limits: Mapping[str, Decimal], stats: Any) -> list[tuple[str, str]]:
-    found = []
+def _context(stats: Any) -> str:
+    if stats.n_ok == stats.n:
+        return f"(n={stats.n}, errors {_pct(stats.error_ratio)})"
+    return f"(n={stats.n}, latency over the {stats.n_ok} answers with an expected status, errors {_pct(stats.error_ratio)})"
+
+
+def _no_data_text(case: SloCase, stats: Any, answers: Mapping[str, int] | None) -> str:
+    from opscheck.sampler import describe_tally
+
+    expected = " or ".join(str(code) for code in case.expect_status)
+    got = f": {describe_tally(answers)}" if answers else ""
+    return f"no answer with an expected status ({expected}) among {stats.n} samples{got}"
+
+
+def _reason(breaches: list[tuple[str, str | None]]) -> Reason:
+    keys = {key for key, _ in breaches}
+    if "max_error_ratio" in keys:
+        return Reason.ERRORS  # measured, and the likeliest cause of anything else
+    if any(text is not None for key, text in breaches):
+        return Reason.LATENCY
+    return Reason.NO_DATA
+
+
+def _texts(breaches: list[tuple[str, str | None]], unmeasured: str) -> list[str]:
+    # Unmeasured latency bands share one sentence: "p95, p99: no answer with an expected status ...".
+    texts = [text for _, text in breaches if text is not None]
+    missing = [_label(key) for key, text in breaches if text is None]
+    if missing:
+        texts.append(f"{', '.join(missing)}: {unmeasured}")
+    return texts
+
+
+def _label(key: str) -> str:
+    return key.removesuffix("_ms").replace("_", " ")
+
+
+def _breaches(limits: Mapping[str, Decimal], stats: Any) -> list[tuple[str, str | None]]:
+    """(key, text) per broken band; text None for a latency band nothing was measured for."""
+    found: list[tuple[str, str | None]] = []
     ratio = limits.get("max_error_ratio")
     if ratio is not None and stats.error_ratio > ratio:
         found.append(("max_error_ratio", f"error ratio {_pct(stats.error_ratio)} > {_pct(ratio)} "
@@ -133,11 +237,10 @@ def _breaches(limits: Mapping[str, Decimal], stats: Any) -> list[tuple[str, str]
         if key not in limits:
             continue
         measured = getattr(stats, key, None)
-        label = key.removesuffix("_ms").replace("_", " ")
         if measured is None:
-            found.append((key, f"{label}: no answered samples"))
+            found.append((key, None))  # never a pass: a budget nobody measured
         elif Decimal(repr(measured)) > limits[key]:
-            found.append((key, f"{label} {measured:.1f} ms > {limits[key]} ms"))
+            found.append((key, f"{_label(key)} {measured:.1f} ms > {limits[key]} ms"))
     return found
 
 
@@ -150,18 +253,22 @@ def _budgets(case: SloCase) -> dict[str, float]:
     return {f"{k.removesuffix('_ms')} budget": float(v) for k, v in case.fail.items() if k.endswith("_ms") and k != "mean_ms"}
 
 
-def _stats_dict(stats: Any) -> dict[str, Any]:
-    out = {}
+def _stats_dict(stats: Any, answers: Mapping[str, int] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in vars(stats).items():
         out[key] = str(value) if isinstance(value, Decimal) else (round(value, 3) if isinstance(value, float) else value)
+    out["n_total"] = stats.n  # next to n_ok: the latency figures are over n_ok of n_total
+    if answers is not None:
+        out["answers"] = dict(answers)
     return out
 
 
 def _evidence(case: SloCase, http: CheckHttp, samples: list[Any], stats: Any, mode: str) -> Evidence:
     statuses = Counter(str(s.status) if s.status is not None else (s.error or "?") for s in samples)
-    evidence = Evidence(method=case.method, url=http.client.redactor.text(http.target.url(case.path)),
+    evidence = Evidence(method=case.method, url=http.client.redactor.url(http.target.url(case.path)),
                         request_id="(sampled)", elapsed_ms=stats.p50_ms)
     evidence.body_excerpt = (f"{mode}: n={stats.n} of {stats.requested}, answers {dict(statuses)}, "
+                             f"latency over the {stats.n_ok} with an expected status: "
                              f"p50 {_ms(stats.p50_ms)}, p95 {_ms(stats.p95_ms)}, p99 {_ms(stats.p99_ms)}, "
                              f"max {_ms(stats.max_ms)}, ttfb p50 {_ms(stats.ttfb_p50_ms)} p95 {_ms(stats.ttfb_p95_ms)}, "
                              f"{stats.connects} new connections (DNS p50 {_ms(stats.dns_p50_ms)}, "
