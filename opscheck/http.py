@@ -1,10 +1,13 @@
 """The one HTTP client of a run: bounded requests that always leave redacted evidence.
 
 Bounds, all three enforced here:
-- per-request connect/read/write timeouts (`http.timeout_s`);
-- a hard deadline per check (`http.deadline_s`): a watchdog shuts the sockets down when it passes,
-  so a server that trickles a byte a second cannot hold a check;
-- a cap on the response bytes kept (`http.max_body_bytes`); the rest is never read.
+- per request, `http.timeout_s` bounds the whole exchange (connect, TLS, send, answer, body, every
+  redirect hop), like curl's --max-time: a watchdog shuts the sockets down when it passes, so a
+  server that trickles a byte a second cannot hold a request past it;
+- per check, `http.deadline_s` (default 3 x timeout_s) bounds all of its requests together;
+- per answer, `http.max_body_bytes` of decoded body are kept: the body is read raw and inflated with
+  bounded output, so neither reading nor decompression goes past the cap (a gzip bomb stays a MiB).
+Bytes that are not HTTP are named in the failure ("not an HTTP response: N bytes starting ...").
 """
 
 from __future__ import annotations
