@@ -62,6 +62,7 @@ __all__ = [
     "QuantileInterval",
     "Series",
     "error_ratio",
+    "format_bound",
     "histogram_quantile",
     "loads_json_metrics",
     "parse_json_metrics",

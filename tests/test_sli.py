@@ -1,4 +1,4 @@
-"""opscheck.sli: parsing both metrics forms, error ratios and histogram quantiles (pure, no HTTP)."""
+"""opscheck.sli: parsing both metrics forms, error ratios, histogram quantiles and their bucket intervals (pure, no HTTP)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from opscheck.sli import (
     Series,
     error_ratio,
+    format_bound,
     histogram_quantile,
+    loads_json_metrics,
     parse_json_metrics,
     parse_prometheus,
+    quantile_interval,
 )
 
 BUCKETS = (0.1, 0.5, 1.0)
@@ -293,3 +296,121 @@ def test_histogram_quantile_treats_equal_bounds_as_one_bucket_and_repairs_decrea
     # (without the repair it would be 2 of 3, 0.83).
     assert histogram_quantile(buckets, 0.6, histogram="h") == (pytest.approx(0.75), 5)
     assert histogram_quantile(buckets, 0.4, histogram="h") == (pytest.approx(0.25), 5)
+
+
+# --- quantile_interval: an estimate carries the bucket it is known to lie in ----
+
+
+def _buckets(counts: dict[str, float], **labels: str) -> list[Series]:
+    return [Series("h_bucket", {**labels, "le": le}, value) for le, value in counts.items()]
+
+
+def test_quantile_past_the_last_bucket_lies_between_it_and_infinity() -> None:
+    interval = quantile_interval(_buckets({"0.1": 0, "0.25": 0, "0.5": 0, "+Inf": 200}), 0.95, histogram="h")
+    assert (interval.lower, interval.upper) == (Decimal("0.5"), Decimal("Infinity"))
+    assert interval.observations == 200
+    assert interval.estimate == Decimal("0.5")  # what Prometheus reports: only a lower bound
+    assert interval.decide(Decimal(1)) == "undecided"  # 1000 ms: the true p95 may be far higher
+    assert interval.decide(Decimal("0.5")) == "fail"  # every observation is above 0.5 s
+    assert format_bound(interval.lower) == "0.5" and format_bound(interval.upper) == "+Inf"
+
+
+def test_budget_below_the_first_bucket_bound_is_undecided() -> None:
+    interval = quantile_interval(_buckets({"0.1": 200, "0.25": 200, "+Inf": 200}), 0.95, histogram="h")
+    assert (interval.lower, interval.upper, interval.first_bucket) == (Decimal(0), Decimal("0.1"), True)
+    assert interval.decide(Decimal("0.05")) == "undecided"
+    assert interval.decide(Decimal("0.1")) == "pass"
+    assert interval.decide(Decimal(0)) == "undecided"  # observations of exactly 0 are possible
+
+
+@pytest.mark.parametrize(("budget", "verdict"), [
+    ("0.5", "pass"), ("2", "pass"),          # the bucket ends within the budget
+    ("0.25", "fail"), ("0.1", "fail"),       # it starts at or above the budget
+    ("0.3", "undecided"), ("0.4999", "undecided"),
+])
+def test_decide_uses_only_the_bucket_bounds_never_the_interpolation(budget: str, verdict: str) -> None:
+    interval = quantile_interval(_buckets({"0.1": 10, "0.25": 20, "0.5": 200, "+Inf": 200}), 0.95, histogram="h")
+    assert (interval.lower, interval.upper) == (Decimal("0.25"), Decimal("0.5"))
+    assert interval.decide(Decimal(budget)) == verdict
+
+
+def test_quantile_interval_matches_the_estimate_of_histogram_quantile(series: list[Series]) -> None:
+    for q in (0.2, 0.5, 0.9, 0.99):
+        interval = quantile_interval(series, q, match={"route": "/a"})
+        value, observations = histogram_quantile(series, q, match={"route": "/a"})
+        assert float(interval.estimate) == pytest.approx(value) and interval.observations == observations
+        assert interval.lower <= interval.estimate <= interval.upper
+
+
+def test_quantile_interval_of_an_empty_histogram_has_no_observations(series: list[Series]) -> None:
+    assert quantile_interval(series, 0.99, match={"route": "/idle"}).observations == 0
+
+
+def test_latency_histogram_with_a_status_label_is_read_over_successful_series_only() -> None:
+    fast_errors = _buckets({"0.005": 190, "0.5": 190, "1": 190, "+Inf": 190}, code="500")
+    slow_successes = _buckets({"0.005": 0, "0.5": 0, "1": 10, "+Inf": 10}, code="200")
+    interval = quantile_interval(fast_errors + slow_successes, 0.95, histogram="h")
+    assert (interval.lower, interval.upper, interval.observations) == (Decimal("0.5"), Decimal(1), 10)
+    assert (interval.excluded, interval.status_label) == (190, "code")
+    # A match that picks the status itself is read as asked; success_statuses=None reads everything.
+    picked = quantile_interval(fast_errors + slow_successes, 0.95, histogram="h", match={"code": "500"})
+    assert (picked.upper, picked.status_label) == (Decimal("0.005"), None)
+    everything = quantile_interval(fast_errors + slow_successes, 0.95, histogram="h", success_statuses=None)
+    assert everything.observations == 200 and everything.upper == Decimal("0.005")
+    only_errors = quantile_interval(fast_errors, 0.95, histogram="h")
+    assert only_errors.observations == 0 and only_errors.excluded == 190
+
+
+def test_histogram_without_a_status_label_is_read_as_the_service_defines_it(series: list[Series]) -> None:
+    interval = quantile_interval(series, 0.5, match={"route": "/a"})
+    assert interval.status_label is None and interval.excluded == 0 and interval.observations == 10
+
+
+# --- status labels: `status` or `code` ----------------------------------------
+
+
+def test_error_ratio_reads_code_when_there_is_no_status_label() -> None:
+    text = (
+        "# TYPE prometheus_http_requests_total counter\n"
+        'prometheus_http_requests_total{code="200",handler="/api/v1/query"} 95\n'
+        'prometheus_http_requests_total{code="503",handler="/api/v1/query"} 5\n'
+    )
+    parsed = parse_prometheus(text)
+    assert error_ratio(parsed, counter="prometheus_http_requests_total") == (Decimal(5), Decimal(100), Decimal("0.05"))
+    assert error_ratio(parsed, counter="prometheus_http_requests_total", status_label="code")[0] == 5
+    with pytest.raises(LookupError, match=r"has no 'status' label"):
+        error_ratio(parsed, counter="prometheus_http_requests_total", status_label="status")
+
+
+def test_error_ratio_named_label_wins_over_status() -> None:
+    both = [Series("c_total", {"status": "active", "code": "500"}, 1.0),
+            Series("c_total", {"status": "active", "code": "200"}, 3.0)]
+    assert error_ratio(both, counter="c_total") == (Decimal(0), Decimal(4), Decimal(0))  # "active" is no status
+    assert error_ratio(both, counter="c_total", status_label="code") == (Decimal(1), Decimal(4), Decimal("0.25"))
+
+
+# --- the JSON form keeps exact decimals ------------------------------------------
+
+
+def test_json_metrics_numbers_are_exact_decimals() -> None:
+    body = (b'{"requests": [{"method": "GET", "route": "/", "status": 500, "count": 1.00000000000000001},'
+            b' {"method": "GET", "route": "/", "status": "200", "count": 99}],'
+            b' "latency_seconds": [{"route": "/", "buckets": {"0.1": 3, "+Inf": 4}, "count": 4, "sum": 0.30000000000000001}]}')
+    parsed = loads_json_metrics(body)
+    errors, total, ratio = error_ratio(parsed)
+    assert errors == Decimal("1.00000000000000001") and total == Decimal("100.00000000000000001")
+    assert ratio > Decimal("0.01")  # as binary floats it would be 0.01 exactly
+    (total_sum,) = [s.value for s in parsed if s.name.endswith("_sum")]
+    assert total_sum == Decimal("0.30000000000000001")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"requests": [{"method": "GET", "route": "/", "status": "200", "count": 1e999999999}]}', "out of range"),
+    (b'{"requests": [{"method": "GET", "route": "/", "status": "200", "count": 1e400}]}', "out of range"),
+    (b'{"requests": [{"method": "GET", "route": "/", "status": "200", "count": NaN}]}', "not"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b"<html>502</html>", "not JSON"),
+])
+def test_json_metrics_refuse_what_cannot_be_a_count(body: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"^metrics: .*{message}"):
+        loads_json_metrics(body)
