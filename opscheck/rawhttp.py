@@ -360,8 +360,10 @@ class Pool:
                         raise _Stale from None
                     raise RawHTTPError("protocol", _not_http(exc.partial, len(exc.partial))
                                        or "server closed the connection without a complete answer") from None
-                except asyncio.LimitOverrunError:
-                    raise RawHTTPError("protocol", f"response head larger than {MAX_HEAD} bytes") from None
+                except asyncio.LimitOverrunError as exc:
+                    head = await reader.read(64)  # still buffered: returns at once
+                    raise RawHTTPError("protocol", _not_http(head, max(exc.consumed, len(head)))
+                                       or f"response head larger than {MAX_HEAD} bytes") from None
                 version, status, reason, headers = _parse_head(raw)
                 if status >= 200 or status == 101:
                     break

@@ -297,7 +297,8 @@ def test_the_samplers_client_names_bytes_that_are_not_http():
         async with Pool(url) as pool:
             await pool.request("GET", timeout_s=2)
 
-    for data in (hostile.TLS_GARBAGE, hostile.TLS_GARBAGE + b"\r\n\r\n"):
+    # Closed after 1 KB; a status line that is not HTTP; 100 KB with no end of head in sight.
+    for data in (hostile.TLS_GARBAGE, hostile.TLS_GARBAGE + b"\r\n\r\n", hostile.TLS_GARBAGE * 100):
         with hostile.RawServer(hostile.not_http(data)) as server, pytest.raises(RawHTTPError) as caught:
             asyncio.run(main(server.base_url))
         assert caught.value.kind == "protocol"
