@@ -2,6 +2,11 @@
 
     python benchmarks/screenshot_report.py REPORT.html OUT.png [--width 1400 --height 1600]
     python benchmarks/screenshot_report.py --demo OUT.png [--width 1400 --height 1600]
+    python benchmarks/screenshot_report.py --per-outcome REPORT.html OUT_PREFIX
+
+`--per-outcome` writes OUT_PREFIX-<outcome>.png for every outcome the report's summary counts
+(passed, degraded, flaky, skipped, failed, ...), each filtered to that outcome alone with
+pytest-html's `?visible=` parameter, so each picture shows that outcome's rows, filter and count.
 
 `--demo` writes a temporary page with sample charts from opscheck.report.svg and screenshots
 that instead. The PNG is then checked (exists, > 10 KB, PNG signature) and its path and size
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -45,14 +51,31 @@ def find_chromium(explicit: str | None) -> str:
 
 
 def screenshot(
-    chromium: str, page: Path, out: Path, width: int, height: int, timeout_s: float = TIMEOUT_S
+    chromium: str, page: Path, out: Path, width: int, height: int, timeout_s: float = TIMEOUT_S,
+    query: str = "",
 ) -> int:
-    """Screenshot `page` into `out` with a throwaway profile; returns the PNG's size in bytes."""
+    """Screenshot `page` (with `?query` if given) into `out` with a throwaway profile; returns the
+    PNG's size in bytes."""
     page, out = page.resolve(), out.resolve()
     if not page.is_file():
         raise ScreenshotError(f"no such report: {page}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)  # a stale PNG must not pass the checks below
+    _run_chromium(chromium, page, [f"--window-size={width},{height}", f"--screenshot={out}"], timeout_s, query)
+    return check_png(out)
+
+
+def dump_dom(chromium: str, page: Path, timeout_s: float = TIMEOUT_S, query: str = "") -> str:
+    """The page's DOM after its scripts ran (Chromium's --dump-dom), as serialized HTML."""
+    page = page.resolve()
+    if not page.is_file():
+        raise ScreenshotError(f"no such report: {page}")
+    out = _run_chromium(chromium, page, ["--dump-dom"], timeout_s, query)
+    return out.decode("utf-8", "replace")
+
+
+def _run_chromium(chromium: str, page: Path, extra: list[str], timeout_s: float, query: str) -> bytes:
+    uri = page.as_uri() + (f"?{query}" if query else "")
     with tempfile.TemporaryDirectory(prefix="opscheck-chromium-", ignore_cleanup_errors=True) as d:
         cmd = [
             chromium,
@@ -65,9 +88,8 @@ def screenshot(
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={d}",
-            f"--window-size={width},{height}",
-            f"--screenshot={out}",
-            page.as_uri(),
+            *extra,
+            uri,
         ]
         # Own process group, so a timeout ends Chromium's helper processes too, and only those.
         proc = subprocess.Popen(
@@ -78,7 +100,7 @@ def screenshot(
             start_new_session=True,
         )
         try:
-            _, err = proc.communicate(timeout=timeout_s)
+            out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise ScreenshotError(f"chromium timed out after {timeout_s:g} s") from None
@@ -87,7 +109,14 @@ def screenshot(
         if proc.returncode != 0:
             last = _last_line(err)
             raise ScreenshotError(f"chromium exited with {proc.returncode}: {last}")
-    return check_png(out)
+    return out
+
+
+def counted_outcomes(report: Path) -> list[str]:
+    """The outcomes report.html's summary counts at least once, in its order."""
+    page = report.read_text(encoding="utf-8")
+    found = re.findall(r'data-test-result="(\w+)"(?![^>]*disabled)[^>]*>', page)
+    return list(dict.fromkeys(found))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -197,20 +226,38 @@ def main(argv: list[str] | None = None) -> int:
         metavar="OUT.png",
         help="render a demo page of opscheck.report.svg charts to OUT.png",
     )
+    parser.add_argument(
+        "--per-outcome",
+        nargs=2,
+        type=Path,
+        metavar=("REPORT", "OUT_PREFIX"),
+        help="one PNG per counted outcome, the report filtered to it: OUT_PREFIX-<outcome>.png",
+    )
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1600)
     parser.add_argument("--chromium", help="browser binary (default: chromium on PATH)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds (default 60)")
     args = parser.parse_args(argv)
-    if args.demo is not None and (args.report or args.out):
-        parser.error("--demo takes no REPORT/OUT arguments")
-    if args.demo is None and not (args.report and args.out):
-        parser.error("REPORT and OUT are required (or use --demo OUT.png)")
+    special = args.demo is not None or args.per_outcome is not None
+    if (args.demo is not None and args.per_outcome is not None) or (special and (args.report or args.out)):
+        parser.error("--demo and --per-outcome take no REPORT/OUT arguments, and not both")
+    if not special and not (args.report and args.out):
+        parser.error("REPORT and OUT are required (or use --demo OUT.png or --per-outcome REPORT OUT_PREFIX)")
     if args.width < 100 or args.height < 100:
         parser.error("--width and --height must be at least 100")
 
     try:
         chromium = find_chromium(args.chromium)
+        if args.per_outcome is not None:
+            report, prefix = args.per_outcome
+            outcomes = counted_outcomes(report) if report.is_file() else []
+            if not outcomes:
+                raise ScreenshotError(f"{report}: no counted outcomes (not a pytest-html report?)")
+            for outcome in outcomes:
+                out = prefix.with_name(f"{prefix.name}-{outcome}.png")
+                size = screenshot(chromium, report, out, args.width, args.height, args.timeout, f"visible={outcome}")
+                print(f"{out.resolve()} {size} bytes")
+            return 0
         if args.demo is not None:
             with tempfile.TemporaryDirectory(prefix="opscheck-svg-demo-") as d:
                 page = Path(d) / "demo.html"
