@@ -29,7 +29,8 @@ class Evidence:
         else:
             outcome = f"{self.status}"
         timing = f" in {self.elapsed_ms:.1f} ms" if self.elapsed_ms is not None else ""
-        return f"{self.method} {self.url} -> {outcome}{timing} (request id {self.request_id})"
+        hops = "".join(f" -> {hop['status']} {hop['location']}" for hop in self.redirects)
+        return f"{self.method} {self.url}{hops} -> {outcome}{timing} (request id {self.request_id})"
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: the header dicts are never mutated after recording, and asdict's

@@ -191,6 +191,10 @@ def test_no_secret_reaches_any_channel_at_any_verbosity(server, other_server, ru
     assert_nowhere(run, SESSION, BEARER, PARTNER, SIGNATURE, API_KEY, PASSWORD, BASIC)
     assert (run.report_dir / "benchmark.json").exists()
     assert REDACTED in run.check("smoke::bearer-echo")["evidence"][0]["body_excerpt"]
+    hop = run.check("smoke::cross-origin")["evidence"][0]["redirects"]
+    assert hop == [{"status": 302, "location": f"{other_server.base_url}/landing"}]
+    landed = other_server.requests_to("/landing")[0]["headers"]
+    assert not {"X-API-Key", "Authorization", "Cookie"} & set(landed)
     if "--log-cli-level=DEBUG" in verbosity:
         assert "HTTP Request:" in run.output  # httpx's own log lines did go to the live log
 
