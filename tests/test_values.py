@@ -1,0 +1,437 @@
+"""Values that are compared or shown: exact JSON numbers, bounded depth, bounded digits and formatting.
+
+The first part tests the pure rules (opscheck.jsonvalue, bands, expect.json matching) without sockets;
+the second drives the real families through the plugin against a small loopback HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from opscheck import jsonvalue
+from opscheck.bands import (Band, FieldAbsent, classify, describe, format_duration, json_path_get, parse_duration,
+                            parse_timestamp, to_decimal)
+from opscheck.evidence import Evidence
+from opscheck.expect import json_mismatch
+from opscheck.http import Response
+from opscheck.jsonvalue import MAX_DEPTH, OutOfRange, TooDeep, format_decimal, loads
+from opscheck.outcome import CheckFailed, Reason
+
+D = Decimal
+DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB, 100,000 levels (issue 9 §1 "Deep JSON")
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.fixture
+def small_peak() -> Iterator[Callable[[], int]]:
+    """Peak bytes allocated by Python inside the test: a billion-digit string would be ~1 GB."""
+    tracemalloc.start()
+    try:
+        yield lambda: tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# --- jsonvalue.loads: exact numbers ---------------------------------------------------------------
+
+
+def test_json_numbers_with_a_fraction_or_exponent_become_exact_decimals() -> None:
+    doc = loads(b'{"par_90": 5.00000000000000001, "n": 7, "e": 1.5e3, "neg": -0.25}', what="t")
+    assert doc == {"par_90": D("5.00000000000000001"), "n": 7, "e": D("1.5E+3"), "neg": D("-0.25")}
+    assert type(doc["n"]) is int  # ints stay ints: JSON Schema's "integer" still recognises them
+    assert doc["par_90"] > 5
+
+
+def test_numbers_within_the_bounds_are_kept_whole() -> None:
+    assert loads("[" + "9" * 4300 + "]", what="t") == [int("9" * 4300)]
+    assert loads("[1e10000, -1e-10000]", what="t") == [D("1e10000"), D("-1e-10000")]
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["1e999999999", "-1e999999999", "1e-999999999", "1e10001", "1" * 4301, "0." + "1" * 4301, "1e" + "9" * 5000],
+)
+def test_absurd_number_literals_are_out_of_range_not_built(literal: str, small_peak: Callable[[], int]) -> None:
+    with pytest.raises(OutOfRange, match="GET /x: number out of range: ") as info:
+        loads(f'{{"v": {literal}}}', what="GET /x")
+    assert isinstance(info.value, ValueError)
+    assert len(str(info.value)) < 200  # the literal is clipped in the message
+    assert small_peak() < 5_000_000
+
+
+def test_zero_with_a_huge_exponent_is_just_zero() -> None:
+    assert loads("[0e999999999, -0.0E-999999999]", what="t") == [0, 0]
+    assert format_decimal(loads("[0e999999999]", what="t")[0]) == "0"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_refused(constant: str) -> None:
+    with pytest.raises(jsonvalue.NotJson, match=f"{constant.lstrip('-')} is not a JSON number"):
+        loads(f"[{constant}]", what="t")
+
+
+def test_syntax_errors_say_where() -> None:
+    with pytest.raises(jsonvalue.NotJson, match=r"GET /a: not JSON \(Expecting value at line 1 column 7\)"):
+        loads(b'{"a": }', what="GET /a")
+
+
+def test_utf16_and_bom_bodies_are_read_like_json_loads_reads_them() -> None:
+    assert loads('{"a": 1.5}'.encode("utf-16"), what="t") == {"a": D("1.5")}
+    assert loads(b'\xef\xbb\xbf{"a": 2}', what="t") == {"a": 2}
+
+
+# --- jsonvalue.loads: depth ------------------------------------------------------------------------
+
+
+def test_nesting_up_to_the_bound_is_parsed() -> None:
+    doc = loads(nested(MAX_DEPTH), what="t")
+    for _ in range(MAX_DEPTH - 1):
+        doc = doc[0]
+    assert doc == []
+
+
+def test_one_level_past_the_bound_is_too_deep() -> None:
+    with pytest.raises(TooDeep, match=f"t: JSON nested too deeply \\(more than {MAX_DEPTH} levels\\)"):
+        loads(nested(MAX_DEPTH + 1), what="t")
+    with pytest.raises(TooDeep):
+        loads('{"a":' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1), what="t")
+
+
+def test_100000_nested_arrays_fail_cleanly_without_recursion_error() -> None:
+    with pytest.raises(TooDeep) as info:
+        loads(DEEP, what="GET /deep")
+    assert "JSON nested too deeply" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__context__ is None  # no RecursionError inside
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = json.dumps({"s": "[" * 1000, "t": 'a\\"[{' * 500, "u": "]}" * 1000})
+    assert loads(text, what="t")["s"] == "[" * 1000
+
+
+# --- format_decimal and show ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("5.00000000000000001"), "5.00000000000000001"),
+        (D("3.40"), "3.40"),
+        (D("1E-7"), "0.0000001"),
+        (D("1E+3"), "1000"),
+        (D("1e999999999"), "1E+999999999"),
+        (D("-1e-999999999"), "-1E-999999999"),
+        (D("12345e40"), "1.2345E+44"),
+        (7, "7"),
+        (True, "true"),
+    ],
+)
+def test_format_decimal(value: Decimal | int, text: str) -> None:
+    assert format_decimal(value) == text
+
+
+def test_format_decimal_never_builds_a_billion_digits(small_peak: Callable[[], int]) -> None:
+    assert format_decimal(D("1e999999999")) == "1E+999999999"
+    assert format_decimal(D("9" * 4300)) == "9." + "9" * 29 + "...E+4299 (4300 digits)"
+    assert format_decimal(10**5000).endswith("E+5000 (5001 digits)")  # str() of it would raise
+    assert small_peak() < 1_000_000
+
+
+def test_show_is_short_json_with_exact_numbers() -> None:
+    assert jsonvalue.show({"a": [D("0.1"), True, None, "x"]}) == '{"a": [0.1, true, null, "x"]}'
+    assert jsonvalue.show(D("1e999999999")) == "1E+999999999"
+    assert len(jsonvalue.show(["y" * 1000] * 1000, 60)) == 60
+
+
+# --- bands: bounds, timestamps, durations, paths -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["1e999999999", " 1e999999999 %", D("1e999999999"), pytest.param(10**5000, id="int-of-5001-digits"), "1" * 5000]
+)
+def test_to_decimal_refuses_absurd_numbers_with_a_clear_error(bad: object, small_peak: Callable[[], int]) -> None:
+    with pytest.raises(OutOfRange, match="number out of range"):
+        to_decimal(bad)
+    assert small_peak() < 5_000_000
+
+
+def test_a_profile_bound_out_of_range_is_a_value_error_a_builder_can_place() -> None:
+    with pytest.raises(ValueError, match="number out of range: 1e999999999"):
+        Band(critical="1e999999999")
+    with pytest.raises(ValueError, match="number out of range"):
+        parse_duration("1e999999999")
+
+
+def test_a_large_but_bounded_value_is_described_in_bounded_text() -> None:
+    band = Band(warn=3, critical=5)
+    text = describe(to_decimal("1e10000"), band, "%")
+    assert text.startswith("1E+10000 % > critical 5 %")
+    assert format_duration(parse_duration("1e10000")) == "1E+10000 s"
+
+
+def test_epoch_timestamps_are_exact_to_the_microsecond() -> None:
+    base = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert parse_timestamp(D("1714564800.000001")) == base + timedelta(microseconds=1)
+    assert parse_timestamp(loads("[1714564800.000001]", what="t")[0]) == base + timedelta(microseconds=1)
+    assert parse_timestamp("1714564800123.5") == base + timedelta(milliseconds=123, microseconds=500)
+
+
+@pytest.mark.parametrize("bad", [D("1e10000"), "1" + "0" * 30, D("-1e12") * 1000])
+def test_epoch_timestamps_out_of_datetime_range_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="not a timestamp"):
+        parse_timestamp(bad)
+
+
+def test_an_absent_field_or_index_is_field_absent_a_wrong_shape_is_not() -> None:
+    doc = {"summary": {"par_30": 1}, "runs": []}
+    with pytest.raises(FieldAbsent, match=r"summary.par_90: no such field \(have: par_30\)"):
+        json_path_get(doc, "summary.par_90")
+    with pytest.raises(FieldAbsent):
+        json_path_get(doc, "runs[0]")
+    with pytest.raises(LookupError, match="not an object") as info:
+        json_path_get(doc, "summary.par_30.x")
+    assert not isinstance(info.value, FieldAbsent)
+
+
+def test_exact_values_decide_the_band() -> None:
+    band = Band(target=3, warn=3, critical=5)
+    assert classify(loads('{"v": 5.00000000000000001}', what="t")["v"], band) == "fail"
+    assert classify(loads('{"v": 5.0}', what="t")["v"], band) == "warn"
+
+
+# --- expect.json subset matching ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"n": 1.0}', {"n": 1}),
+        ('{"n": 1}', {"n": 1.0}),
+        ('{"r": 0.1}', {"r": 0.1}),  # YAML's float 0.1 is the 0.1 that was written
+        ('{"r": 0.30000000000000004}', {"r": 0.1 + 0.2}),
+        ('{"b": true, "s": "x", "z": null}', {"b": True, "s": "x", "z": None}),
+        ('{"a": [1, 2.50, {"k": 3}], "extra": 0}', {"a": [1, 2.5, {"k": 3}]}),
+    ],
+)
+def test_expect_json_matches_equal_values(body: str, expected: Any) -> None:
+    assert json_mismatch(loads(body, what="t"), expected) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "message"),
+    [
+        ('{"par_90": 5.00000000000000001}', {"par_90": 5}, "$.par_90 is 5.00000000000000001, expected 5"),
+        ('{"ok": 1}', {"ok": True}, "$.ok is 1, expected true (a number, expected a boolean)"),
+        ('{"ok": true}', {"ok": 1}, "$.ok is true, expected 1 (a boolean, expected a number)"),
+        ('{"ok": false}', {"ok": 0}, "$.ok is false, expected 0"),
+        ('{"v": "1.10"}', {"v": 1.1}, '$.v is "1.10", expected 1.1 (a string, expected a number)'),
+        ('{"v": 1.10}', {"v": "1.10"}, '$.v is 1.10, expected "1.10" (a number, expected a string)'),
+        ('{"v": null}', {"v": 0}, "$.v is null, expected 0"),
+        ('{"v": 0.1}', {"v": 0.10000000000000001}, None),  # the same float: repr is 0.1
+        ('{"v": 1e999}', {"v": 1}, "$.v is 1E+999, expected 1"),
+    ],
+)
+def test_expect_json_mismatches_are_exact_and_typed(body: str, expected: Any, message: str | None) -> None:
+    found = json_mismatch(loads(body, what="t"), expected)
+    assert found == message or (message is not None and found is not None and found.startswith(message))
+
+
+# --- Response.json: every refusal is a `body` failure -----------------------------------------------
+
+
+def response(body: bytes) -> Response:
+    return Response(status=200, headers=httpx.Headers({"content-type": "application/json"}), body=body,
+                    truncated=False, elapsed_ms=1.0, evidence=Evidence(method="GET", url="http://h/x", request_id="r"))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (DEEP, "GET /x: JSON nested too deeply (more than 256 levels)"),
+        (b'{"v": 1e999999999}', "GET /x: number out of range: 1e999999999"),
+        (b"[NaN]", "GET /x: body is not JSON: NaN is not a JSON number: '[NaN]'"),
+        (b"<html>", "GET /x: body is not JSON (Expecting value at line 1 column 1): '<html>'"),
+    ],
+)
+def test_response_json_refusals_are_body_failures(body: bytes, message: str) -> None:
+    with pytest.raises(CheckFailed) as info:
+        response(body).json("GET /x")
+    assert info.value.reason is Reason.BODY
+    assert info.value.message.startswith(message)
+    assert info.value.__cause__ is None
+
+
+# --- end to end: the real families against a loopback server -------------------------------------
+
+
+class JsonServer:
+    """Serves fixed bodies by path on 127.0.0.1; `routes[path] = bytes`, any other path 404."""
+
+    def __init__(self) -> None:
+        routes: dict[str, bytes] = {}
+        self.routes = routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                body = routes.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def json(self, path: str, doc: Any) -> str:
+        self.routes[path] = json.dumps(doc).encode()
+        return path
+
+
+@pytest.fixture
+def json_server() -> Iterator[JsonServer]:
+    server = JsonServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        server.thread.join(timeout=5)
+
+
+def assert_clean(run: Any) -> None:
+    for marker in ("Traceback", "RecursionError", "INTERNALERROR", "MemoryError"):
+        assert marker not in run.output
+
+
+def iso(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_value_a_hair_over_critical_fails_instead_of_degrading(run_checks, json_server) -> None:
+    json_server.routes["/summary"] = b'{"summary": {"par_90": 5.00000000000000001}}'
+    profile = ("service: s\nthresholds:\n"
+               "  - {name: par-90, source: /summary, field: summary.par_90, unit: '%', warn: 3, critical: 5}\n")
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    check = run.check("thresholds::par-90")
+    assert (check["outcome"], check["reason"]) == ("failed", "threshold")
+    assert "summary.par_90 = 5.00000000000000001 % > critical 5 %" in check["message"]
+
+
+@pytest.mark.parametrize("raw", [b'"1e999999999"', b"1e999999999", b'"-1e999999999 %"'])
+def test_an_absurd_value_in_the_body_fails_cleanly_with_reason_body(run_checks, json_server, raw) -> None:
+    json_server.routes["/summary"] = b'{"summary": {"par_90": ' + raw + b"}}"
+    profile = ("service: s\nthresholds:\n"
+               "  - {name: par-90, source: /summary, field: summary.par_90, unit: '%', warn: 3, critical: 5}\n")
+    started = time.monotonic()
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    check = run.check("thresholds::par-90")
+    assert (check["outcome"], check["reason"]) == ("failed", "body")
+    assert "number out of range: " in check["message"] and "1e999999999" in check["message"]
+    assert run.ret == 1
+    assert_clean(run)
+    assert time.monotonic() - started < 30  # the old code spent minutes and a gigabyte formatting it
+
+
+@pytest.mark.parametrize(("doc", "detail"), [({"summary": {"par_30": 1}}, "field absent in the body (have: par_30)"),
+                                             ({"summary": {"par_90": None}}, "null in the body")])
+def test_an_absent_or_null_field_is_no_data(run_checks, json_server, doc, detail) -> None:
+    json_server.json("/summary", doc)
+    profile = ("service: s\nthresholds:\n  - {name: par-90, source: /summary, field: summary.par_90, critical: 5}\n"
+               "freshness:\n  - {name: run, source: /summary, field: summary.par_90, fail_after: 12h}\n")
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    for check_id in ("thresholds::par-90", "freshness::run"):
+        check = run.check(check_id)
+        assert (check["outcome"], check["reason"]) == ("failed", "no_data")
+        assert f"summary.par_90: {detail}" in check["message"] or f"summary.par_90 {detail}" in check["message"]
+
+
+def test_a_stamp_hours_in_the_future_fails_freshness_naming_the_time_zone(run_checks, json_server) -> None:
+    # A local time (UTC+5) labelled Z, written half a minute from now so whole minutes show "5 h".
+    json_server.json("/tz", {"finished_at": iso(timedelta(hours=5, seconds=30))})
+    json_server.json("/skew", {"finished_at": iso(timedelta(minutes=1))})  # within the clock skew allowance
+    json_server.routes["/epoch"] = json.dumps({"finished_at": time.time() + 7200}).encode()  # epoch seconds, 2 h ahead
+    profile = ("service: s\nfreshness:\n"
+               "  - {name: tz, source: /tz, field: finished_at, warn_after: 8h, fail_after: 12h}\n"
+               "  - {name: skew, source: /skew, field: finished_at, warn_after: 8h, fail_after: 12h}\n"
+               "  - {name: epoch, source: /epoch, field: finished_at, fail_after: 12h}\n")
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    tz = run.check("freshness::tz")
+    assert (tz["outcome"], tz["reason"]) == ("failed", "stale")
+    assert "finished_at is 5 h in the future: a local time labelled Z, or a clock error?" in tz["message"]
+    assert "allowed clock skew 5 min" in tz["message"]
+    assert run.check("freshness::skew")["outcome"] == "passed"
+    epoch = run.check("freshness::epoch")
+    assert (epoch["outcome"], epoch["reason"]) == ("failed", "stale")
+    assert "in the future" in epoch["message"]
+
+
+def test_a_negative_percentage_fails_whatever_the_band(run_checks, json_server) -> None:
+    json_server.json("/summary", {"par_90": -0.5, "change": -0.5})
+    profile = ("service: s\nthresholds:\n  - {name: par, source: /summary, field: par_90, unit: '%', critical: 5}\n"
+               "  - {name: change, source: /summary, field: change, unit: '% change', critical: 5}\n")
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    par = run.check("thresholds::par")
+    assert (par["outcome"], par["reason"]) == ("failed", "threshold")
+    assert "par_90 = -0.5 %: a percentage of a whole cannot be negative" in par["message"]
+    assert run.check("thresholds::change")["outcome"] == "passed"
+
+
+def test_deep_json_fails_smoke_and_thresholds_with_reason_body(run_checks, json_server) -> None:
+    json_server.routes["/deep"] = DEEP
+    profile = ("service: s\nhttp: {deadline_s: 5}\n"
+               "smoke:\n  - {name: deep, path: /deep, expect: {status: 200, json: {ok: true}}}\n"
+               "thresholds:\n  - {name: deep, source: /deep, field: a, critical: 5}\n")
+    started = time.monotonic()
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    for check_id in ("smoke::deep", "thresholds::deep"):
+        check = run.check(check_id)
+        assert (check["outcome"], check["reason"]) == ("failed", "body")
+        assert "GET /deep: JSON nested too deeply (more than 256 levels)" in check["message"]
+    assert_clean(run)
+    assert time.monotonic() - started < 5 + 1 + 20  # both checks within their deadline, plus pytest start-up
+
+
+def test_smoke_expect_json_compares_numbers_exactly_and_never_bools_with_numbers(run_checks, json_server) -> None:
+    json_server.routes["/state"] = b'{"ok": 1, "count": true, "version": 1.10, "par": 5.00000000000000001, "r": 0.1}'
+    profile = ("service: s\nsmoke:\n"
+               "  - {name: ok-bool, path: /state, expect: {json: {ok: true}}}\n"
+               "  - {name: count-int, path: /state, expect: {json: {count: 1}}}\n"
+               "  - {name: version-str, path: /state, expect: {json: {version: '1.10'}}}\n"
+               "  - {name: par-five, path: /state, expect: {json: {par: 5}}}\n"
+               "  - {name: ratio, path: /state, expect: {json: {r: 0.1, version: 1.1}}}\n")
+    run = run_checks("--base-url", json_server.base_url, profile=profile)
+    assert run.outcomes() == {"smoke::ok-bool": "failed", "smoke::count-int": "failed", "smoke::version-str": "failed",
+                              "smoke::par-five": "failed", "smoke::ratio": "passed"}
+    assert "$.ok is 1, expected true" in run.check("smoke::ok-bool")["message"]
+    assert "$.par is 5.00000000000000001, expected 5" in run.check("smoke::par-five")["message"]
+    assert {run.check(c)["reason"] for c in run.outcomes() if c != "smoke::ratio"} == {"body"}
+
+
+def test_an_absurd_bound_in_the_profile_is_a_profile_error_at_its_line(run_checks) -> None:
+    profile = ("service: s\nthresholds:\n"
+               "  - name: par\n    file: x.json\n    field: v\n    critical: '1e999999999'\n")
+    run = run_checks("--base-url", "http://127.0.0.1:9", profile=profile)
+    assert run.ret == 4
+    # The schema (profile.py's owner) refuses it first; bands.to_decimal would refuse it too, as a
+    # ValueError "number out of range" (test_a_profile_bound_out_of_range_is_a_value_error_...).
+    assert "opscheck.yaml:6: thresholds[0].critical: " in run.output
+    assert_clean(run)
