@@ -346,7 +346,7 @@ class HttpClient:
         evidence.elapsed_ms = round((end - start) * 1000, 3)
         evidence.ttfb_ms = round((ttfb - start) * 1000, 3)
         for name, value in response.headers.multi_items():
-            self.redactor.register_header(name, value)  # a session cookie set here is a secret from now on
+            self.redactor.register_header(name, value, received=True)  # a session cookie set here is a secret from now on
         evidence.response_headers = self.redactor.headers(response.headers.multi_items())
         evidence.body_excerpt = self.redactor.text(_excerpt(body, response.headers))
         evidence.body_bytes = len(body)

@@ -27,8 +27,10 @@ SENSITIVE_HEADERS = frozenset(
 )
 # Any header named like this carries a credential (X-Goog-Api-Key, X-Session-Id, X-Hub-Signature...).
 _SENSITIVE_NAME = re.compile(r"token|secret|key|auth|session|signature|cookie|passw|credential", re.I)
-# Challenges name a scheme and a realm, never a credential: keep them readable in the evidence.
+# Challenges name a scheme and a realm, and CORS headers name headers or say "true": never a
+# credential, and registering "true" as a secret would blank it out of every report.
 _NOT_SENSITIVE = frozenset({"www-authenticate", "proxy-authenticate"})
+_NOT_SENSITIVE_PREFIX = "access-control-"
 # Query parameters whose values are credentials (lower case; matched case-insensitively).
 CREDENTIAL_PARAMS = frozenset({
     "key", "api_key", "apikey", "api-key", "token", "access_token", "id_token", "refresh_token", "auth",
@@ -50,7 +52,9 @@ _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@'\"<>]*:)([^/
 def is_sensitive_name(name: str) -> bool:
     """Whether a header named `name` is treated as carrying a credential (the built-in rule)."""
     lower = name.lower()
-    return lower not in _NOT_SENSITIVE and (lower in SENSITIVE_HEADERS or bool(_SENSITIVE_NAME.search(lower)))
+    if lower in _NOT_SENSITIVE or lower.startswith(_NOT_SENSITIVE_PREFIX):
+        return False
+    return lower in SENSITIVE_HEADERS or bool(_SENSITIVE_NAME.search(lower))
 
 
 class Redactor:
@@ -85,11 +89,13 @@ class Redactor:
     def contains_secret(self, value: str) -> bool:
         return self._pattern is not None and bool(self._pattern.search(value))
 
-    def register_header(self, name: str, value: str) -> None:
-        """Register the credential parts of a header that is about to be sent (or was received)."""
-        if not value or not self.is_sensitive(name):
-            return
+    def register_header(self, name: str, value: str, *, received: bool = False) -> None:
+        """Register the credential parts of a header about to be sent (any sensitive header), or
+        `received` from the service: there only Set-Cookie and the headers sensitive by exact name
+        (SENSITIVE_HEADERS, the auth header), not the name pattern, whose values are not always secret."""
         lower = name.lower()
+        if not value or not self.is_sensitive(name) or (received and lower not in self._headers):
+            return
         found = [value.strip()]
         if lower == "cookie":
             found += [v for _, v in _cookie_pairs(value)]

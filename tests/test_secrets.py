@@ -311,6 +311,23 @@ def test_credential_query_values_are_redacted_in_urls_and_text():
     assert redactor.text("1 abc") == "1 abc"
 
 
+def test_values_sent_in_sensitive_headers_become_secrets_whatever_the_header_is_called():
+    redactor = Redactor(headers=["X-Partner"])
+    for name, value in [("Authorization", "Bearer tok-aaaa1111"), ("X-Partner", "ptn-bbbb2222"),
+                        ("X-Goog-Api-Key", "goog-cccc3333"), ("X-Session-Id", "sess-dddd4444"),
+                        ("Cookie", "a=cook-eeee5555; b=cook-ffff6666"), ("X-Plain", "visible-9999")]:
+        redactor.register_header(name, value)
+    shown = redactor.text("tok-aaaa1111 ptn-bbbb2222 goog-cccc3333 sess-dddd4444 cook-eeee5555 cook-ffff6666 visible-9999")
+    assert shown == " ".join([REDACTED] * 6 + ["visible-9999"])
+    # Basic: the base64 token, "user:password" and the password alone.
+    redactor.register_header("Authorization", "Basic " + base64.b64encode(b"bob:hunter-2222").decode())
+    assert "hunter-2222" not in redactor.text("pw hunter-2222")
+    # Answers: Set-Cookie values are secrets; a CORS "true" is not (it would blank every "true").
+    redactor.register_header("Set-Cookie", "sid=srv-gggg7777; Path=/; HttpOnly", received=True)
+    redactor.register_header("Access-Control-Allow-Credentials", "true", received=True)
+    assert redactor.text("srv-gggg7777 true") == f"{REDACTED} true"
+
+
 # --- §4: the cascade -------------------------------------------------------------------------
 
 
