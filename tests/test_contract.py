@@ -13,11 +13,15 @@ from pydantic import BaseModel
 
 from opscheck.contract import (
     Operation,
+    ServerBase,
+    Unfillable,
     Violation,
+    build_request,
     invalid_bodies,
     load_spec,
     operations,
     response_schema,
+    server_base,
     validate,
     version_of,
 )
@@ -439,6 +443,212 @@ def test_invalid_bodies_respect_openapi_30_nullable():
     assert {"name": None} in bodies
 
 
+# -- build_request: the request an operation documents ----------------------------------------------
+
+
+def one_op(parameters: list | None = None, path: str = "/items/{item_id}", method: str = "get", body: dict | None = None,
+           **doc: object) -> tuple[dict, Operation]:
+    op: dict = {"responses": {"200": {"description": "ok"}}}
+    if parameters is not None:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = body
+    spec = load_spec({"openapi": "3.1.0", "paths": {path: {method: op}}, **doc}, source="t")
+    return spec, operations(spec)[0]
+
+
+def path_param(**extra: object) -> dict:
+    return {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}, **extra}
+
+
+def test_operations_keep_parameters_request_body_and_servers():
+    ops = by_route(SPEC)
+    assert [p["name"] for p in ops["GET /api/items/{item_id}"].parameters] == ["item_id"]  # the $ref followed
+    assert ops["POST /api/items"].request_body == SPEC["components"]["requestBodies"]["NewItems"]
+    spec = {"openapi": "3.1.0", "servers": [{"url": "/doc"}], "paths": {
+        "/a": {"servers": [{"url": "/path"}], "get": {"responses": {}}, "put": {"servers": [{"url": "/op"}], "responses": {}}}}}
+    get, put = operations(spec)
+    assert get.servers == ({"url": "/path"},) and put.servers == ({"url": "/op"},)
+
+
+def test_a_path_parameter_without_any_value_is_unfillable_naming_it():
+    spec, op = one_op([path_param()])
+    with pytest.raises(Unfillable) as info:
+        build_request(spec, op)
+    assert str(info.value) == ("GET /items/{item_id}: no value for path parameter item_id "
+                               "(give one in params: or an example in the spec)")
+    spec, op = one_op([{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}], path="/search")
+    with pytest.raises(Unfillable, match="GET /search: no value for query parameter q "):
+        build_request(spec, op)
+    spec, op = one_op(None, path="/files/{name}")  # a template the document never declares
+    with pytest.raises(Unfillable, match="no value for path parameter name"):
+        build_request(spec, op)
+    assert build_request(spec, op, params={"name": "a.txt"}).path == "/files/a.txt"
+
+
+@pytest.mark.parametrize(
+    ("param", "path", "source"),
+    [
+        (path_param(example=1, examples={"a": {"value": 2}}, schema={"type": "integer", "example": 3}), "/items/1", "parameter example"),
+        (path_param(examples={"a": {"$ref": "#/components/examples/Two"}, "b": {"value": 3}}), "/items/2", "parameter examples"),
+        (path_param(content={"application/json": {"example": 4}}), "/items/4", "parameter content example"),
+        (path_param(schema={"type": "integer", "example": 5, "default": 6}), "/items/5", "schema example"),
+        (path_param(schema={"type": "integer", "examples": [7, 8], "default": 6}), "/items/7", "schema examples"),
+        (path_param(schema={"type": "integer", "default": 6, "enum": [9]}), "/items/6", "schema default"),
+        (path_param(schema={"enum": [None, "b", "c"]}), "/items/b", "schema enum"),
+        (path_param(schema={"const": "only"}), "/items/only", "schema const"),
+        (path_param(schema={"anyOf": [{"type": "integer", "example": 10}, {"type": "null"}]}), "/items/10", "schema example"),
+        (path_param(schema={"$ref": "#/components/schemas/Id"}), "/items/11", "schema default"),
+    ],
+)
+def test_path_values_come_from_the_spec_examples_in_order(param, path, source):
+    spec, op = one_op([param], components={"examples": {"Two": {"value": 2}}, "schemas": {"Id": {"type": "integer", "default": 11}}})
+    request = build_request(spec, op)
+    assert (request.method, request.path, request.sources) == ("GET", path, {"path item_id": source})
+
+
+def test_profile_params_win_over_shared_params_over_the_spec():
+    spec, op = one_op([path_param(example=1)])
+    assert build_request(spec, op, shared={"item_id": 2, "other": 9}).path == "/items/2"  # shared: unknown names ignored
+    assert build_request(spec, op, params={"item_id": 3}, shared={"item_id": 2}).sources == {"path item_id": "params:"}
+    with pytest.raises(ValueError, match=r"params: 'itm' is not a parameter of this operation \(its parameters: item_id \(path\)\)"):
+        build_request(spec, op, params={"itm": 3})
+
+
+def test_optional_query_and_header_parameters_are_sent_only_with_a_profile_value():
+    spec, op = one_op([
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20}},
+        {"name": "X-Tenant", "in": "header", "required": True, "example": "acme"},
+        {"name": "X-Trace", "in": "header", "example": "t-1"},
+        {"name": "Authorization", "in": "header", "required": True, "example": "Bearer x"},  # ignored, as OpenAPI says
+        {"name": "session", "in": "cookie", "required": True},  # cookies are never made up
+    ], path="/items")
+    request = build_request(spec, op)
+    assert (request.path, request.headers) == ("/items", {"X-Tenant": "acme"})
+    request = build_request(spec, op, params={"limit": 5, "X-Trace": "t-2"})
+    assert (request.path, request.headers) == ("/items?limit=5", {"X-Tenant": "acme", "X-Trace": "t-2"})
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "expected"),
+    [
+        ({"in": "path"}, "a/b c?#%", "/x/a%2Fb%20c%3F%23%25"),
+        ({"in": "path"}, ["a", "b,c"], "/x/a,b%2Cc"),
+        ({"in": "path"}, {"r": 1, "g": 2}, "/x/r,1,g,2"),
+        ({"in": "path", "explode": True}, {"r": 1, "g": 2}, "/x/r=1,g=2"),
+        ({"in": "path", "style": "label"}, ["a", "b"], "/x/.a,b"),
+        ({"in": "path", "style": "label", "explode": True}, ["a", "b"], "/x/.a.b"),
+        ({"in": "path", "style": "matrix"}, ["a", "b"], "/x/;v=a,b"),
+        ({"in": "path", "style": "matrix", "explode": True}, ["a", "b"], "/x/;v=a;v=b"),
+        ({"in": "path"}, True, "/x/true"),
+        ({"in": "path"}, 2.5, "/x/2.5"),
+        ({"in": "query", "required": True}, "ä & b=c", "/x?v=%C3%A4%20%26%20b%3Dc"),
+        ({"in": "query", "required": True}, ["a", "b"], "/x?v=a&v=b"),
+        ({"in": "query", "required": True, "explode": False}, ["a", "b"], "/x?v=a,b"),
+        ({"in": "query", "required": True, "style": "spaceDelimited", "explode": False}, ["a", "b"], "/x?v=a%20b"),
+        ({"in": "query", "required": True, "style": "pipeDelimited", "explode": False}, ["a", "b"], "/x?v=a%7Cb"),
+        ({"in": "query", "required": True}, {"a": 1, "b": 2}, "/x?a=1&b=2"),
+        ({"in": "query", "required": True, "style": "deepObject", "explode": True}, {"a": 1}, "/x?v%5Ba%5D=1"),
+        ({"in": "query", "required": True, "allowReserved": True}, "a/b?c", "/x?v=a/b?c"),
+    ],
+)
+def test_values_are_serialized_by_style_and_percent_encoded(param, value, expected):
+    spec, op = one_op([{"name": "v", **param}], path="/x/{v}" if param["in"] == "path" else "/x")
+    assert build_request(spec, op, params={"v": value}).path == expected
+
+
+INGEST = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["id", "at"], "properties": {"id": {"type": "integer", "minimum": 1},
+                                                                "at": {"type": "string", "format": "date-time"}}}}}}
+
+
+@pytest.mark.parametrize(
+    ("media", "body", "source"),
+    [
+        ({"schema": INGEST, "example": {"items": [{"id": 5}]}, "examples": {"a": {"value": 1}}}, {"items": [{"id": 5}]}, "media example"),
+        ({"schema": INGEST, "examples": {"a": {"$ref": "#/components/examples/B"}}}, {"items": []}, "media examples"),
+        ({"schema": {**INGEST, "example": {"items": "e"}}}, {"items": "e"}, "schema example"),
+        ({"schema": INGEST}, {"items": [{"id": 1, "at": "2024-01-01T00:00:00Z"}]}, "generated from the schema"),
+    ],
+)
+def test_a_required_body_comes_from_the_spec_example_else_a_valid_generated_one(media, body, source):
+    spec, op = one_op(None, path="/ingest", method="post", body={"required": True, "content": {"application/json": media}},
+                      components={"examples": {"B": {"value": {"items": []}}}})
+    request = build_request(spec, op)
+    assert (request.method, request.body, request.media_type, request.sources) == ("POST", body, "application/json", {"body": source})
+    assert request.has_body and request.is_json
+
+
+def test_bodies_from_the_profile_optional_bodies_and_bodies_left_out():
+    content = {"application/json": {"schema": INGEST}}
+    spec, op = one_op(None, path="/ingest", method="put", body={"content": content})
+    assert not build_request(spec, op).has_body  # optional and not given: not sent
+    assert build_request(spec, op, body=None).body is None  # an explicit JSON null is a body
+    spec, op = one_op(None, path="/ingest", method="put", body={"required": True, "content": content})
+    assert build_request(spec, op, body={"items": [1]}).sources == {"body": "body:"}
+    assert not build_request(spec, op, with_body=False).has_body
+
+
+def test_a_required_body_with_no_valid_value_is_unfillable():
+    impossible = {"type": "integer", "minimum": 5, "maximum": 1}
+    spec, op = one_op(None, path="/ingest", method="post",
+                      body={"required": True, "content": {"application/json": {"schema": impossible}}})
+    with pytest.raises(Unfillable, match=r"POST /ingest: no valid request body is known \(give one in body: or an example"):
+        build_request(spec, op)
+    spec, op = one_op(None, path="/upload", method="post", body={"required": True, "content": {"image/png": {}}})
+    with pytest.raises(Unfillable, match="no example for its required image/png request body"):
+        build_request(spec, op)
+    spec, op = one_op(None, path="/note", method="post", body={"required": True, "content": {"text/plain": {"example": "hi"}}})
+    request = build_request(spec, op)
+    assert (request.body, request.media_type, request.is_json) == ("hi", "text/plain", False)
+
+
+# -- server_base: where the routes live ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "target", "spec_url", "prefix", "note"),
+    [
+        ("/api/v1", "http://h:8000", "http://h:8000/openapi.json", "/api/v1", None),
+        ("/api/v1/", "http://h:8000/", None, "/api/v1", None),
+        ("/api/v1", "http://h:8000/api/v1", "http://h:8000/api/v1/openapi.json", "", None),
+        ("v2", "http://h:8000/svc", "http://h:8000/svc/docs/openapi.json", "/docs/v2", None),
+        ("./", "http://h:8000/svc", "http://h:8000/svc/openapi.json", "", None),
+        ("http://H:8000/api", "http://h:8000", None, "/api", None),
+        ("/api/v1", "http://h:8000/gw/api/v1", None, "",
+         "the base URL's path /gw/api/v1 already ends in the server path /api/v1 (servers[0].url '/api/v1'): "
+         "routes are requested at the base URL + route, not doubled"),
+        ("/api/v1", "http://h:8000/svc", None, "/api/v1",
+         "the server path /api/v1 (servers[0].url '/api/v1') is not under the base URL's path /svc: "
+         "routes are requested at the base URL + /api/v1 + route"),
+        ("/", "http://h:8000/svc", None, "",
+         "the document's server '/' is the root of its origin, the base URL has the path /svc: routes are requested at the base URL + route"),
+        ("https://api.example.com/v2", "http://user:secret@127.0.0.1:8000", None, "/v2",
+         "the document's server 'https://api.example.com/v2' is another origin than the target http://127.0.0.1:8000: "
+         "requests go to the target, under the server's path"),
+    ],
+)
+def test_server_base_resolves_servers_against_the_spec_url_and_the_base_url(url, target, spec_url, prefix, note):
+    spec = {"openapi": "3.1.0", "servers": [{"url": url}, {"url": "/ignored"}], "paths": {}}
+    base = server_base(spec, base_url=target, spec_url=spec_url)
+    assert (base.prefix, base.server_url, base.note) == (prefix, url, note)
+    assert "secret" not in str(base)
+
+
+def test_server_base_without_servers_variables_and_operation_servers():
+    assert server_base({"paths": {}}, base_url="http://h/svc") == ServerBase("", None, None)
+    spec = {"servers": [{"url": "/{area}/v{major}", "variables": {"area": {"default": "api", "enum": ["api", "x"]},
+                                                                   "major": {"default": 3}}}], "paths": {}}
+    assert server_base(spec, base_url="http://h").prefix == "/api/v3"
+    with pytest.raises(ValueError, match=r"servers\[0\].url '/\{area\}': variable \{area\} has no default"):
+        server_base({"servers": [{"url": "/{area}"}], "paths": {}}, base_url="http://h")
+    _, op = one_op([path_param()], servers=[{"url": "/doc"}])
+    op_spec = {"servers": [{"url": "/doc"}]}
+    assert server_base(op_spec, op, base_url="http://h").prefix == "/doc"
+    spec = {"openapi": "3.1.0", "servers": [{"url": "/doc"}], "paths": {"/a": {"get": {"servers": [{"url": "/op"}], "responses": {}}}}}
+    assert server_base(spec, operations(spec)[0], base_url="http://h").prefix == "/op"
+
+
 # -- a FastAPI document ------------------------------------------------------------------------------
 
 
@@ -482,6 +692,16 @@ def test_fastapi_operations_and_responses(fastapi_spec):
     assert key == "422" and problem == {"$ref": "#/components/schemas/HTTPValidationError"}
     assert validate({"detail": [{"loc": ["body", 0], "msg": "m", "type": "t"}]}, problem, root=fastapi_spec) == []
     assert response_schema(read, 500) == (None, "undocumented")
+
+
+def test_fastapi_path_parameters_need_an_example_or_a_value(fastapi_spec):
+    read = by_route(fastapi_spec)["GET /notes/{note_id}"]
+    with pytest.raises(Unfillable, match="no value for path parameter note_id"):
+        build_request(fastapi_spec, read)
+    assert build_request(fastapi_spec, read, params={"note_id": 4}).path == "/notes/4"  # the optional verbose is not sent
+    create = by_route(fastapi_spec)["POST /notes"]
+    request = build_request(fastapi_spec, create)
+    assert request.body == [{"id": 0, "text": "opscheck"}] and validate(request.body, create.request_schema, root=fastapi_spec) == []
 
 
 def test_fastapi_invalid_bodies(fastapi_spec):

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from collections.abc import Callable, Collection, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -678,7 +678,8 @@ def _add_api_routes(
         dependencies=read_auth,
         responses={**unauthorized, 404: {"model": ErrorBody}, **invalid_request},
     )
-    async def get_item(item_id: int) -> Any:
+    # The documented example lets contract checks request a real item, not the literal {item_id}.
+    async def get_item(item_id: Annotated[int, Path(examples=[1])]) -> Any:
         if not 1 <= item_id <= MAX_ITEM_ID:
             raise ApiError(404, {"error": "NOT_FOUND"})
         item = _make_item(item_id)
