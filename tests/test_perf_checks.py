@@ -488,3 +488,22 @@ def test_metrics_json_number_out_of_range_is_a_body_failure_not_a_crash(run_chec
                          content_type="application/json").check("metrics::c")
     assert (check["outcome"], check["reason"]) == ("failed", "body"), check
     assert "out of range" in check["message"]
+
+
+def _slo_case(**fail: str) -> object:
+    from decimal import Decimal
+
+    from opscheck.families.slo import SloCase
+
+    return SloCase(family="slo", name="s", field="slo[0]", line=None, severity="major", section=None,
+                   path="/x", fail={k: Decimal(v) for k, v in fail.items()})
+
+
+def test_slo_with_no_sample_at_all_fails_as_no_data():
+    from opscheck.families.slo import judge
+    from opscheck.outcome import CheckFailed
+    from opscheck.sampler import summarize
+
+    with pytest.raises(CheckFailed) as caught:
+        judge(_slo_case(p95_ms="100"), summarize([], {200}, requested=0, duration_s=0.0), None)
+    assert caught.value.reason.value == "no_data" and "no samples were taken" in caught.value.message

@@ -125,13 +125,14 @@ def _not_sampled_when_known_down(case: SloCase, http: CheckHttp, url: str) -> No
     """Fail at once, sending nothing, when the run already found the target unreachable (or gated)."""
     if http.gate_failure is not None:
         raise CheckFailed(http.gate_failure.reason, http.gate_failure.message)
-    known_down = http.client.unreachable.get(_origin(url))
+    origin = _origin(url)
+    known_down = http.client.unreachable.get(origin)
     if known_down is None:
         return
     evidence = Evidence(method=case.method, url=http.client.redactor.url(url), request_id="(not sent)")
     evidence.error = "not sent: target unreachable earlier in this run"
     http.evidence.append(evidence)
-    raise CheckFailed(known_down.reason, f"{case.method} {case.path}: target unreachable, not retried "
+    raise CheckFailed(known_down.reason, f"{case.method} {case.path}: target unreachable, not retried: {origin} "
                       f"({known_down.message})", evidence)
 
 
@@ -164,7 +165,8 @@ def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors
           answers: Mapping[str, int] | None = None) -> None:
     """Raise CheckFailed / CheckDegraded for the first band `stats` (a sampler.Stats) breaks.
 
-    Reasons: a transport reason when nothing was answered; `timeout` for missing samples;
+    Reasons: a transport reason when nothing was answered; `no_data` for no samples at all,
+    `timeout` for fewer samples than requested;
     `errors` for a broken error-ratio band; `latency` for a broken latency band; `no_data` for a
     latency band with no answer of an expected status to measure it on.
     """
@@ -175,7 +177,10 @@ def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors
                    if kind in ("connect", "dns") and stats.n < stats.requested else "")
         raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{label}: no answered samples: "
                           f"{count} of {stats.n} failed with {kind}{stopped}", evidence)
-    if stats.n == 0 or stats.n < stats.requested:
+    if stats.n == 0:
+        raise CheckFailed(Reason.NO_DATA, f"{label}: no samples were taken; a threshold nobody measured never passes",
+                          evidence)
+    if stats.n < stats.requested:
         raise CheckFailed(Reason.TIMEOUT, f"{label}: only {stats.n} of {stats.requested} samples "
                           "completed within the bound; a threshold with missing samples never passes", evidence)
     context = _context(stats)
