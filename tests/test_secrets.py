@@ -360,3 +360,21 @@ def test_a_redirect_hop_is_bounded_by_the_same_check_deadline(server):
         assert time.monotonic() - start < 1.0 + 1
     assert caught.value.reason is Reason.TIMEOUT
     assert silent.base_url in caught.value.message
+
+
+def test_the_profile_can_allow_a_redirect_origin_and_everything_else_stays_refused(server, other_server, run_checks):
+    allowed = f"http://localhost:{other_server.port}"
+    profile = f"""\
+service: allowed
+http: {{allow_redirect_origins: ["{allowed}"]}}
+auth: {{header: X-API-Key, keys_env: TEST_API_KEYS}}
+smoke:
+  - {{name: allowed, path: "/redirect?to={allowed}/in", follow_redirects: true}}
+  - {{name: metadata, path: "/redirect?to=http://169.254.169.254/latest/meta-data/", follow_redirects: true}}
+"""
+    run = run_checks("--base-url", server.base_url, profile=profile)
+    assert run.check("smoke::allowed")["outcome"] == "passed", run.output
+    assert "X-API-Key" not in other_server.requests_to("/in")[0]["headers"]
+    refused = run.check("smoke::metadata")
+    assert refused["reason"] == "protocol" and "http://169.254.169.254:80 refused" in refused["message"]
+    assert refused["evidence"][0]["redirects"] == [{"status": 302, "location": "http://169.254.169.254/latest/meta-data/"}]
