@@ -84,7 +84,9 @@ def validate(instance: object, schema: dict, *, root: dict | None = None, limit:
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    return _Contract(schema, root).violations(instance, limit)
+    from opscheck.jsonvalue import plain  # bodies carry exact Decimals; jsonschema mixes them badly with float schemas
+
+    return _Contract(schema, root).violations(plain(instance), limit)
 
 
 class _Contract:

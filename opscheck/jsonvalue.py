@@ -13,7 +13,9 @@ exponent is an exact `decimal.Decimal` (integers stay `int`), so `5.000000000000
 
 `format_decimal` renders any Decimal in bounded space: plain notation while that is short,
 exact scientific notation beyond it, and an abbreviated mantissa past `SHOWN_DIGITS` digits.
-`show` renders a parsed value as short JSON text for messages.
+`show` renders a parsed value as short JSON text for messages. `plain` turns the Decimals back
+into floats for code that mixes them with floats (jsonschema against a YAML schema, request
+bodies built from an OpenAPI document): exactly what json.loads would have returned.
 """
 
 from __future__ import annotations
@@ -219,3 +221,18 @@ def show(value: Any, limit: int = 60) -> str:
     walk(value, 0)
     text = "".join(out)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def plain(value: Any) -> Any:
+    """`value` with every Decimal replaced by float(d), as json.loads would have read it.
+
+    For consumers that need float semantics; values compared against bands stay Decimal.
+    Recursion is bounded by MAX_DEPTH for anything `loads` returned.
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: plain(sub) for key, sub in value.items()}
+    if isinstance(value, list):
+        return [plain(sub) for sub in value]
+    return value

@@ -249,6 +249,19 @@ def test_expect_json_mismatches_are_exact_and_typed(body: str, expected: Any, me
     assert found == message or (message is not None and found is not None and found.startswith(message))
 
 
+# --- consumers that need floats get what json.loads gave them --------------------------------------
+
+
+def test_schema_validation_of_an_exact_body_against_a_float_schema_behaves_as_before() -> None:
+    from opscheck.contract import validate
+
+    body = loads(b'{"a": 0.1, "b": 0.25, "d": 2.0}', what="t")
+    schema = {"properties": {"a": {"enum": [0.1], "const": 0.1}, "b": {"multipleOf": 0.05, "maximum": 1},
+                             "d": {"type": "integer"}}}
+    assert validate(body, schema) == []  # Decimal vs float: enum/const failed, multipleOf crashed
+    assert jsonvalue.plain({"x": [D("1.5"), 2, "s"]}) == {"x": [1.5, 2, "s"]}
+
+
 # --- Response.json: every refusal is a `body` failure -----------------------------------------------
 
 
