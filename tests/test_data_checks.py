@@ -91,3 +91,39 @@ def test_profile_errors_for_data_checks(run_checks):
     run = run_checks("--base-url", "http://127.0.0.1:9", profile=bad)
     assert run.ret == 4
     assert "opscheck.yaml:3: freshness[0].warn_after: not a duration: '6x'" in run.output
+
+
+def test_a_file_modified_hours_in_the_future_fails_freshness(service, run_checks, pytester):
+    write_summary(pytester.path, 5, "2.9")
+    ahead = time.time() + 5 * 3600 + 30  # written by a host whose clock runs 5 h ahead
+    os.utime(pytester.path / "summary.json", (ahead, ahead))
+    run = run_checks("--base-url", service().base_url, profile=PROFILE, runbook=RUNBOOK)
+    check = run.check("freshness::summary-file")
+    assert (check["outcome"], check["reason"]) == ("failed", "stale")
+    assert "the modification time is 5 h in the future: a clock error on the host that wrote it?" in check["message"]
+    assert run.check("freshness::summary")["outcome"] == "passed"  # the field inside is 5 h old
+
+
+def test_local_files_are_read_bounded_and_parsed_like_bodies(service, run_checks, pytester):
+    pytester.path.joinpath("deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    pytester.path.joinpath("huge.json").write_text('{"v": 1e999999999}')
+    os.mkfifo(pytester.path / "pipe.json")  # nobody writes: opening it for reading must not block
+    profile = """\
+service: pipeline
+thresholds:
+  - {name: deep, file: deep.json, field: v, critical: 5}
+  - {name: huge, file: huge.json, field: v, critical: 5}
+  - {name: pipe, file: pipe.json, field: v, critical: 5}
+  - {name: gone, file: gone.json, field: v, critical: 5}
+"""
+    started = time.monotonic()
+    run = run_checks("--base-url", service().base_url, profile=profile)
+    assert time.monotonic() - started < 60
+    found = {c["id"]: (c["outcome"], c["reason"]) for c in run.results["checks"]}
+    assert found == {"thresholds::deep": ("failed", "body"), "thresholds::huge": ("failed", "body"),
+                     "thresholds::pipe": ("failed", "body"), "thresholds::gone": ("failed", "no_data")}
+    assert "JSON nested too deeply (more than 256 levels)" in run.check("thresholds::deep")["message"]
+    assert "number out of range: 1e999999999" in run.check("thresholds::huge")["message"]
+    assert "not a regular file" in run.check("thresholds::pipe")["message"]
+    assert "no such file, no data to measure" in run.check("thresholds::gone")["message"]
+    assert "Traceback" not in run.output
