@@ -102,3 +102,38 @@ def test_run_wait_ready_gate_against_a_service_that_never_gets_ready(service, pr
     proc = opscheck("run", "--base-url", service("not_ready").base_url, "--wait-ready", "1", cwd=profile_dir)
     assert proc.returncode == 1
     assert "NOT READY: service not ready after waiting" in proc.stdout
+
+
+def _installed_like_a_wheel(folder: Path) -> dict[str, str]:
+    """An environment where pytest marks the `opscheck` package for assertion rewriting, as it does
+    for a wheel install (whose file list names opscheck/__init__.py); an editable install of the
+    checkout may list no files, and then pytest marks nothing."""
+    info = folder / "opscheck_wheel_layout-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: opscheck-wheel-layout\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nopscheck = opscheck.plugin\n")
+    (info / "RECORD").write_text("opscheck/__init__.py,,\nopscheck/plugin.py,,\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))}
+
+
+def test_run_ends_without_pytest_warnings(service, profile_dir, tmp_path):
+    # Every run used to end with "PytestAssertRewriteWarning: Module already imported so cannot be
+    # rewritten: opscheck" and "1 warning": the command imports opscheck before pytest starts.
+    env = _installed_like_a_wheel(tmp_path / "site")
+    proc = opscheck("run", "--base-url", service().base_url, "-W", "error::pytest.PytestAssertRewriteWarning",
+                    cwd=profile_dir, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "PytestAssertRewriteWarning" not in proc.stdout + proc.stderr
+    assert "warning" not in proc.stdout.splitlines()[-1]
+
+
+def test_run_leaves_out_the_hypothesis_plugin_unless_asked(service, profile_dir):
+    # The bundled checks use hypothesis as a library; its plugin would import all of it at the end
+    # of every run (0.1-0.3 s).
+    def plugins(*extra: str) -> str:
+        proc = opscheck("run", "--base-url", service().base_url, "--co", *extra, cwd=profile_dir)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return next(line for line in proc.stdout.splitlines() if line.startswith("plugins:"))
+
+    assert "hypothesis" not in plugins()
+    assert "hypothesis" in plugins("--hypothesis-show-statistics")
