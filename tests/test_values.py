@@ -287,6 +287,66 @@ def test_response_json_refusals_are_body_failures(body: bytes, message: str) -> 
     assert info.value.__cause__ is None
 
 
+# --- data family rules, driven without a server ---------------------------------------------------
+
+
+class FakeBuilder:
+    """The part of profile.Builder that the data family's build uses."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+        self.problems: list[tuple[tuple[Any, ...], str]] = []
+
+    def problem(self, path: tuple[Any, ...], cause: str) -> None:
+        self.problems.append((path, cause))
+
+    def common(self, family: str, name: str, path: tuple[Any, ...], entry: Any) -> dict[str, Any]:
+        return {"family": family, "name": name, "field": f"{family}[{path[1]}]", "line": None,
+                "severity": "major", "section": None}
+
+    def file(self, relative: str) -> Any:
+        return self.base / relative
+
+    def unique(self, cases: Any, paths: Any) -> None:
+        pass
+
+
+def test_an_absurd_bound_is_a_problem_at_its_own_key(tmp_path: Any) -> None:
+    from opscheck.families import data
+
+    b = FakeBuilder(tmp_path)
+    assert list(data.build_thresholds([{"name": "t", "file": "x.json", "field": "v", "critical": "1e999999999"}], b)) == []
+    assert list(data.build_freshness([{"name": "f", "file": "x.json", "field": "t", "fail_after": "1e999999999"}], b)) == []
+    assert [path for path, _ in b.problems] == [("thresholds", 0, "critical"), ("freshness", 0, "fail_after")]
+    assert all(cause.startswith("number out of range: 1e999999999") for _, cause in b.problems)
+
+
+@pytest.mark.parametrize(("ahead", "skew", "outcome"),
+                         [(timedelta(minutes=4), None, "passed"), (timedelta(minutes=6), None, "failed"),
+                          (timedelta(minutes=30), "1h", "passed"), (timedelta(hours=2), "1h", "failed")])
+def test_a_future_stamp_passes_only_within_the_clock_skew(tmp_path: Any, ahead: timedelta, skew: str | None,
+                                                          outcome: str) -> None:
+    from types import SimpleNamespace
+
+    from opscheck.families import data
+
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    (tmp_path / "s.json").write_text(json.dumps({"finished_at": (now + ahead).isoformat()}))
+    entry = {"name": "f", "file": "s.json", "field": "finished_at", "fail_after": "12h"}
+    if skew:
+        entry["max_clock_skew"] = skew
+    [case] = data.build_freshness([entry], FakeBuilder(tmp_path))
+    http = SimpleNamespace(client=SimpleNamespace(settings=SimpleNamespace(max_body_bytes=1 << 20)))
+    try:
+        data.run(case, http, now=now)  # type: ignore[arg-type]
+        got = "passed"
+    except CheckFailed as exc:
+        assert exc.reason is Reason.STALE
+        assert "in the future: a local time labelled Z, or a clock error?" in exc.message
+        got = "failed"
+    assert got == outcome
+
+
 # --- end to end: the real families against a loopback server -------------------------------------
 
 
