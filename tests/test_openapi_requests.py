@@ -400,3 +400,10 @@ def test_bad_input_is_sent_under_the_server_path_with_path_parameters_filled(run
     assert run.check("schema::openapi:bad-input")["outcome"] == "passed", run.output[-2000:]
     posts = server.requests("POST")
     assert posts[:2] == ["POST /api/v1/api/ingest"] * 2 and posts[2:] == ["POST /api/v1/api/ingest/acme%20corp"] * 2
+
+
+def test_an_operation_listed_twice_is_a_profile_error(run_checks, serve):
+    server = serve(inventory_spec())
+    run = run_openapi(run_checks, server, {"operations": ["GET /items", {"op": "GET /items", "params": {}}]})
+    assert run.ret != 0 and "'GET /items' is listed twice" in run.output
+    assert server.log == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Iterator
 
 import yaml
@@ -38,6 +39,7 @@ from opscheck.contract import (
     validate,
     version_of,
 )
+from opscheck.files import DATA_LIMIT, FileReadError, read_bounded
 from opscheck.http import Response
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.profile import Builder, Case, status_set
@@ -75,7 +77,11 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SchemaCase]:
         path = ("schema", index)
         file = b.file(entry["schema"])
         try:
-            schema = json.loads(file.read_text(encoding="utf-8")) if file.suffix == ".json" else yaml.safe_load(file.read_text(encoding="utf-8"))
+            text = read_bounded(file, DATA_LIMIT, "schema file").decode("utf-8")  # never /dev/zero or a pipe
+            schema = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        except FileReadError as exc:
+            b.problem(path + ("schema",), f"{file}: {exc.cause}")
+            continue
         except OSError as exc:
             b.problem(path + ("schema",), f"{file}: {exc.strerror}")
             continue
@@ -103,6 +109,10 @@ def build_openapi(raw: dict[str, Any], b: Builder) -> Iterator[OpenApiCase]:
     for label in common["only"] + common["exclude"]:
         if len(label.split(" ")) != 2:
             b.problem(("openapi", "operations"), f"{label!r}: write operations as 'METHOD /path'")
+            return
+    for index, label in enumerate(common["only"]):
+        if label in common["only"][:index]:  # one test per operation: its name is the check's id
+            b.problem(("openapi", "operations", index), f"{label!r} is listed twice")
             return
 
     def case(probe: str, **extra: Any) -> OpenApiCase:
@@ -149,7 +159,7 @@ def _spec(case: OpenApiCase, http: CheckHttp) -> dict[str, Any]:
         return http.cache[key]
     if case.spec_file:
         try:
-            text = open(case.spec_file, encoding="utf-8").read()
+            text = read_bounded(case.spec_file, DATA_LIMIT, "OpenAPI document").decode("utf-8")
             data = json.loads(text) if case.spec_file.endswith(".json") else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise CheckFailed(Reason.SCHEMA, f"{case.spec_file}: cannot read the OpenAPI document: {exc}") from None
@@ -158,7 +168,9 @@ def _spec(case: OpenApiCase, http: CheckHttp) -> dict[str, Any]:
         if response.status != 200:
             raise CheckFailed(Reason.STATUS, f"GET {case.spec}: status {response.status}, expected 200 (the OpenAPI document)",
                               response.evidence)
-        data = response.json(f"GET {case.spec}")
+        from opscheck.jsonvalue import plain  # the document as json.loads reads it: examples are sent, not compared
+
+        data = plain(response.json(f"GET {case.spec}"))
     try:
         spec = load_spec(data, source=case.spec_file or case.spec)
     except ValueError as exc:
@@ -206,13 +218,24 @@ def _send(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any], op: Operatio
     body = request.body if body is NO_BODY else body
     if body is not NO_BODY:
         if request.media_type is None or request.is_json or not isinstance(body, str):
-            kwargs["json"] = body
+            kwargs["json"] = _plain(body)
         else:
             kwargs["headers"]["Content-Type"] = request.media_type
             kwargs["content"] = body.encode("utf-8")
     response = http.request(op.method, path, **kwargs)
     label = op.label if path == op.path else f"{op.label} (sent {op.method} {path})"
     return response, label, base
+
+
+def _plain(value: Any) -> Any:
+    """`value` with exact decimals (from the profile) as JSON numbers the encoder can write."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _check_answer(op: Operation, spec: dict[str, Any], response: Response, label: str) -> str | None:
