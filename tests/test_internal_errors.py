@@ -137,6 +137,8 @@ def test_a_third_party_hook_that_crashes_is_an_internal_error_never_a_pass(servi
     summary = run.stdout.split("opscheck runbook summary")[-1]
     assert "smoke::health" in summary and "smoke::home" in summary and "opscheck verdict: FAIL" in summary
     assert junit_cases(run).get("internal") is not None  # junitxml's own record of the internal error
+    rows = html_rows(run)
+    assert rows[health["nodeid"]] == ["Failed"] and rows[home["nodeid"]] == ["Failed"]
 
 
 def test_an_unwritable_results_file_fails_the_run_with_a_clear_line(service, pytester, monkeypatch):

@@ -95,7 +95,10 @@ class HtmlHooks:
         path = _html_path(session.config)
         try:
             if path is not None and path.is_file():
-                path.write_text(add_outcome_filters(path.read_text(encoding="utf-8")), encoding="utf-8")
+                failed = {r.nodeid: (r.reason or "error", r.message or "") for r in self.state.results.values()
+                          if r.outcome == "failed"}
+                page = reconcile_rows(path.read_text(encoding="utf-8"), failed)
+                path.write_text(add_outcome_filters(page), encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - reported, and the run fails: rows could be hidden
             message = self.state.redactor.text(f"report.html: cannot add the opscheck outcomes: {type(exc).__name__}: {exc}")
             self.state.internal_errors.append(message)
@@ -198,6 +201,45 @@ def add_outcome_filters(page: str, extra: dict[str, str] = EXTRA_OUTCOMES) -> st
                       for key, _ in added)
         page = page.replace("</head>", f'<style id="opscheck-outcomes">\n{css}</style>\n</head>', 1)
     return page
+
+
+def reconcile_rows(page: str, failed: dict[str, tuple[str, str]]) -> str:
+    """report.html -> the same page where each failed check (node id -> reason, message) has a
+    Failed or Error row.
+
+    pytest-html builds a check's rows once all its phases were reported. After an internal error
+    (a crashing hook, a check that never ran) a check that failed has no row, or its rows say it
+    passed; this adds the missing row, or relabels its call row. Raises ReportLayoutError when the
+    page has no data blob.
+    """
+    blob = _BLOB.search(page)
+    if blob is None:
+        raise ReportLayoutError("pytest-html's page layout changed: no data blob")
+    data = json.loads(unescape(blob.group(1)))
+    tests = data.setdefault("tests", {})
+    changed = False
+    for nodeid, (reason, message) in failed.items():
+        rows = tests.get(nodeid) or []
+        if any(row.get("result") in ("Failed", "Error") for row in rows):
+            continue
+        changed = True
+        call = next((row for row in rows if row.get("testId") == nodeid), rows[0] if rows else None)
+        if call is None:
+            call = {"extras": [], "testId": nodeid, "duration": "-", "resultsTableRow": [
+                f'<td class="col-result">Failed</td>', f'<td class="col-testId">{escape(nodeid)}</td>',
+                f'<td class="col-reason">{escape(reason)}</td>', '<td class="col-runbook"></td>',
+                '<td class="col-duration">-</td>', '<td class="col-links"></td>'], "tableHtml": []}
+            tests[nodeid] = [call]
+        call["result"], call["reason"] = "Failed", reason
+        call["log"] = f'<div class="opscheck-verdict"><b>[{escape(reason)}]</b> {escape(message)}</div>'
+        call["resultsTableRow"] = [
+            '<td class="col-result">Failed</td>' if 'class="col-result"' in cell
+            else f'<td class="col-reason">{escape(reason)}</td>' if 'class="col-reason"' in cell else cell
+            for cell in call.get("resultsTableRow", [])
+        ]
+    if not changed:
+        return page
+    return page[:blob.start(1)] + escape(json.dumps(data), quote=True) + page[blob.end(1):]
 
 
 def _html_path(config: pytest.Config) -> Path | None:
