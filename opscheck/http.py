@@ -276,10 +276,10 @@ class HttpClient:
 
         Headers: the profile's `http.headers` (without the sensitive ones when `credentials` is
         False: a keyless probe carries no credential at all), then `headers` (which win,
-        case-insensitively). A
-        `user:password@` in `url` is sent as `Authorization: Basic`, unless an Authorization header
-        was given explicitly (explicit wins); it never appears in the URL sent or shown. Every
-        value sent in a sensitive header is registered with the redactor first.
+        case-insensitively). A `user:password@` in `url` is sent as `Authorization: Basic`, unless
+        an Authorization header was given explicitly (explicit wins); it never appears in the URL
+        sent or shown. Every value sent in a sensitive header is registered with the redactor first.
+        No cookie is kept between requests.
 
         Redirects (`follow_redirects`): followed here, hop by hop, at most MAX_REDIRECTS, all under
         the same deadline, each recorded in `evidence.redirects` as {status, location}. On a change
