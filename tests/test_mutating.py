@@ -11,7 +11,7 @@ import pytest
 from opscheck.http import HttpClient, HttpSettings
 from opscheck.redact import Redactor
 from opscheck.target import CheckHttp, MutatingRefused, Target
-from tests.test_secrets import LoggingServer, server  # noqa: F401  (the fixture)
+from tests.test_secrets import server  # noqa: F401  (the fixture)
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
