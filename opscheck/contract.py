@@ -6,6 +6,9 @@
   (`nullable`, boolean `exclusiveMaximum`/`exclusiveMinimum`, `$ref` siblings, OpenAPI-only
   annotations). `$ref`s resolve inside the schema and the document only: nothing is ever fetched.
 * `load_spec`, `operations`, `response_schema`, `version_of` read an OpenAPI 3.x document.
+* `build_request` gives the request that exercises an operation as documented (its method, its
+  parameters filled from given values or the document's examples, its body); `Unfillable` when a
+  required value is unknown. `server_base` places routes under `servers[0].url` on the target.
 * `invalid_bodies` derives, deterministically, a bounded list of request bodies that break a schema
   (for "does the service reject what its own contract forbids?" checks).
 """
@@ -597,7 +600,7 @@ def build_request(
     in: `params` (this operation's values from the profile, by parameter name), `shared` (the
     profile's values for every operation, by name), the parameter's `example`, its first
     `examples` entry, its content's example, then its schema's `example`, first `examples`,
-    `default`, first `enum`, `const` (following `$ref` and one level of allOf/anyOf/oneOf). An
+    `default`, first `enum`, `const` (following `$ref` and allOf/anyOf/oneOf branches). An
     optional query or header parameter is sent only with a value from `params`/`shared`. Values
     are serialized by the parameter's `style`/`explode` (simple for paths, form for queries) and
     percent-encoded. A required request body is `body` when given, else the media type's
