@@ -240,6 +240,9 @@ class RedactingFilter(logging.Filter):
             message = f"{record.msg} {record.args!r}"
         record.msg = self.redactor.text(_headerish(message))
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # A formatter uses exc_text when set: the traceback (an httpx error names the URL) redacted too.
+            record.exc_text = self.redactor.text(logging.Formatter().formatException(record.exc_info))
         return True
 
 

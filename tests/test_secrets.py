@@ -378,3 +378,36 @@ smoke:
     refused = run.check("smoke::metadata")
     assert refused["reason"] == "protocol" and "http://169.254.169.254:80 refused" in refused["message"]
     assert refused["evidence"][0]["redirects"] == [{"status": 302, "location": "http://169.254.169.254/latest/meta-data/"}]
+
+
+def test_log_records_are_redacted_message_args_headers_and_traceback():
+    import logging
+
+    from opscheck.redact import RedactingFilter
+
+    redactor = Redactor([BEARER])
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    logger = logging.getLogger("tests.secrets.sample")
+    handler = Keep()
+    handler.addFilter(RedactingFilter(redactor))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("HTTP Request: GET %s", f"http://bob:{PASSWORD}@h/x?access_token={PARTNER}")
+        logger.warning("receive_response_headers.complete return_value=%r",
+                       (b"HTTP/1.1", 200, b"OK", [(b"Set-Cookie", f"sid={SESSION}".encode())]))
+        try:
+            raise ValueError(f"bad {BEARER}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(records)
+    for secret in (PASSWORD, PARTNER, SESSION, BEARER):
+        assert secret not in text
+    assert "access_token=[REDACTED]" in text and "(b'Set-Cookie', b'[REDACTED]')" in text
