@@ -29,7 +29,9 @@ Two input forms give the same :class:`Series`:
   already parsed with ``parse_float=Decimal``, as :func:`loads_json_metrics` does with
   ``opscheck.jsonvalue``), so
   ``5.00000000000000001`` stays what was written. The text form holds doubles by
-  definition; its values stay floats.
+  definition; each becomes the shortest decimal that reads back as that double (what
+  Prometheus, the Go and the Python clients write), so both forms of one scrape compare
+  equal.
 
 :func:`error_ratio`, :func:`quantile_interval` and :func:`histogram_quantile` work on
 either form. All raise ``LookupError`` when nothing matches (a typo in a route is not
@@ -89,7 +91,8 @@ _EXACT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 class Series:
     """One sample: a metric name, its labels and its value (e.g. ``http_requests_total``).
 
-    ``value`` is a float from the text form, an exact Decimal from the JSON form."""
+    ``value`` is a Decimal from either parser (NaN and infinities possible from the text form);
+    a float is accepted where series are built by hand."""
 
     name: str
     labels: dict[str, str]
@@ -123,7 +126,7 @@ def parse_prometheus(text: str) -> list[Series]:
     # so dropping it keeps both forms equal and keeps it out of any sum.
     created = {f"{f.name}_created" for f in families if f.type in ("counter", "histogram", "summary")}
     return [
-        Series(sample.name, dict(sample.labels), float(sample.value))
+        Series(sample.name, dict(sample.labels), _decimal_of_double(float(sample.value)))
         for family in families
         for sample in family.samples
         if sample.name not in created
@@ -154,6 +157,13 @@ def loads_json_metrics(data: bytes | str) -> list[Series]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _decimal_of_double(value: float) -> Decimal:
+    # repr() is the shortest text that reads back as the same double: what the exporter wrote.
+    if not math.isfinite(value):
+        return Decimal(str(value).replace("inf", "Infinity"))  # NaN, Infinity, -Infinity
+    return Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
 
 
 def parse_json_metrics(doc: object) -> list[Series]:
