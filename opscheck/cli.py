@@ -34,10 +34,22 @@ def _pytest(args: list[str]) -> int:
     # No cache dir: the checks may live in site-packages, and a gate run should leave nothing behind.
     # rootdir at the checks keeps node ids short (test_smoke.py::test_smoke[api-health]).
     folder = str(checks_dir())
-    # hypothesis's pytest plugin imports all of hypothesis at the end of every session (~0.1-0.3 s);
-    # the bundled checks use hypothesis as a library only, and import it when a check needs it.
-    plugins = [] if any("hypothesis" in a for a in args) else ["-p", "no:hypothesispytest"]
-    return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *plugins, *args]))
+    return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(args), *args]))
+
+
+# Plugins our dependencies register that the bundled checks never use, by the name `-p no:` takes:
+# hypothesis's imports all of hypothesis at the end of every session (~0.1-0.3 s; the checks use it
+# as a library, imported when a check needs it), anyio's loads its event-loop backends at import
+# (~0.05-0.1 s; the checks' HTTP is synchronous). Left in when the arguments name them.
+UNUSED_PLUGINS = {"hypothesispytest": "hypothesis", "anyio": "anyio"}
+
+
+def _unused_plugins(args: list[str]) -> list[str]:
+    out = []
+    for plugin, word in UNUSED_PLUGINS.items():
+        if not any(word in arg for arg in args):
+            out += ["-p", f"no:{plugin}"]
+    return out
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -127,13 +127,14 @@ def test_run_ends_without_pytest_warnings(service, profile_dir, tmp_path):
     assert "warning" not in proc.stdout.splitlines()[-1]
 
 
-def test_run_leaves_out_the_hypothesis_plugin_unless_asked(service, profile_dir):
-    # The bundled checks use hypothesis as a library; its plugin would import all of it at the end
-    # of every run (0.1-0.3 s).
+def test_run_leaves_out_the_hypothesis_and_anyio_plugins_unless_asked(service, profile_dir):
+    # The bundled checks use hypothesis as a library and synchronous HTTP: the two plugins would
+    # cost 0.15-0.4 s of every run.
     def plugins(*extra: str) -> str:
         proc = opscheck("run", "--base-url", service().base_url, "--co", *extra, cwd=profile_dir)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         return next(line for line in proc.stdout.splitlines() if line.startswith("plugins:"))
 
-    assert "hypothesis" not in plugins()
+    assert "hypothesis" not in plugins() and "anyio" not in plugins()
     assert "hypothesis" in plugins("--hypothesis-show-statistics")
+    assert "anyio" in plugins("-m", "not anyio")
