@@ -306,6 +306,17 @@ slo:
     assert "TARGET UNREACHABLE" in run.output
 
 
+def test_closed_loop_slo_for_a_duration_against_nothing_listening_ends_at_once(run_checks):
+    profile = "slo:\n  - {name: c, path: /, duration_s: 30, concurrency: 2, p95_ms: 400}\n"
+    started = time.monotonic()
+    run = run_checks("--base-url", f"http://127.0.0.1:{closed_port()}", profile=STUB_DEFAULTS + profile, runbook=RUNBOOK)
+    assert time.monotonic() - started < 25, "the closed loop kept sending to a closed port for its whole duration"
+    check = run.check("slo::c")
+    assert (check["outcome"], check["reason"]) == ("failed", "connect"), check
+    assert "failed with connect; target unreachable" in check["message"]
+    assert check["measurements"]["n_total"] <= 2
+
+
 def test_slo_after_another_check_found_the_target_unreachable_sends_nothing(run_checks):
     profile = """\
 smoke:

@@ -173,8 +173,10 @@ def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors
     label = f"{case.method} {case.path}"
     if stats.n and stats.answered == 0 and transport_errors:
         kind, count = transport_errors.most_common(1)[0]
-        stopped = (f"; stopped after {stats.n} of {stats.requested} requests: target unreachable"
-                   if kind in ("connect", "dns") and stats.n < stats.requested else "")
+        stopped = ""
+        if kind in ("connect", "dns"):
+            stopped = (f"; stopped after {stats.n} of {stats.requested} requests: target unreachable"
+                       if stats.n < stats.requested else "; target unreachable")
         raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{label}: no answered samples: "
                           f"{count} of {stats.n} failed with {kind}{stopped}", evidence)
     if stats.n == 0:
