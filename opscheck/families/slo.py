@@ -198,7 +198,7 @@ def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors
 
 
 def _context(stats: Any) -> str:
-    if stats.n_ok == stats.n:
+    if stats.n_ok in (0, stats.n):  # all of them, or none (then the message says so already)
         return f"(n={stats.n}, errors {_pct(stats.error_ratio)})"
     return f"(n={stats.n}, latency over the {stats.n_ok} answers with an expected status, errors {_pct(stats.error_ratio)})"
 
