@@ -351,16 +351,22 @@ def test_a_future_stamp_passes_only_within_the_clock_skew(tmp_path: Any, ahead: 
 
 
 class JsonServer:
-    """Serves fixed bodies by path on 127.0.0.1; `routes[path] = bytes`, any other path 404."""
+    """Serves fixed bodies by path on 127.0.0.1; `routes[path] = bytes`, any other path 404.
+
+    `statuses[path]` overrides the 200 of a served path.
+    """
 
     def __init__(self) -> None:
         routes: dict[str, bytes] = {}
+        statuses: dict[str, int] = {}
         self.routes = routes
+        self.statuses = statuses
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                body = routes.get(self.path.split("?")[0])
-                self.send_response(200 if body is not None else 404)
+                path = self.path.split("?")[0]
+                body = routes.get(path)
+                self.send_response(statuses.get(path, 200) if body is not None else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
@@ -481,6 +487,16 @@ def test_deep_json_fails_smoke_and_thresholds_with_reason_body(run_checks, json_
         assert "GET /deep: JSON nested too deeply (more than 256 levels)" in check["message"]
     assert_clean(run)
     assert time.monotonic() - started < 5 + 1 + 20  # both checks within their deadline, plus pytest start-up
+
+
+def test_a_deep_json_not_ready_body_fails_readiness_on_its_status_without_a_crash(run_checks, json_server) -> None:
+    json_server.routes["/ready"] = DEEP
+    json_server.statuses["/ready"] = 503
+    run = run_checks("--base-url", json_server.base_url, profile="service: s\nreadiness: {ready: /ready}\n")
+    check = run.check("readiness::ready")
+    assert (check["outcome"], check["reason"]) == ("failed", "status")
+    assert "GET /ready: status 503, expected 200" in check["message"]
+    assert_clean(run)
 
 
 def test_smoke_expect_json_compares_numbers_exactly_and_never_bools_with_numbers(run_checks, json_server) -> None:

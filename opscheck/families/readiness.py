@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from opscheck.http import HttpClient
+from opscheck.jsonvalue import loads
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.profile import Builder, Case, status_set
 
@@ -68,8 +68,8 @@ def _healthy(value: Any) -> bool:
 
 def describe_not_ready(status: int, body_text: str) -> str:
     try:
-        down = down_dependencies(json.loads(body_text))
-    except ValueError:
+        down = down_dependencies(loads(body_text, what="readiness body"))
+    except ValueError:  # not JSON, too deep or out of range: the status alone tells the story
         down = []
     return f"down: {', '.join(down)}" if down else ""
 
