@@ -109,7 +109,7 @@ def _latency(case: MetricsCase, series: list[Any], where: str, evidence: Any) ->
     budget_s = case.limit / 1000
     lower, upper = sli.format_bound(interval.lower), sli.format_bound(interval.upper)
     bucket = f"({lower} s, {upper}]" if interval.upper.is_infinite() else f"({lower} s, {upper} s]"
-    estimate_ms = (interval.estimate * 1000).quantize(Decimal("0.1"))
+    estimate_ms = f"{float(interval.estimate) * 1000:.1f}"  # display only: a float cannot overflow here
     text = (f"{where}: {label} lies in {bucket} by the {case.histogram} buckets "
             f"(n={_count(interval.observations)}{scope}; histogram_quantile() would say {estimate_ms} ms)")
     verdict = interval.decide(budget_s)
