@@ -317,6 +317,21 @@ def test_closed_loop_slo_for_a_duration_against_nothing_listening_ends_at_once(r
     assert check["measurements"]["n_total"] <= 2
 
 
+def test_slo_against_a_name_that_cannot_resolve_stops_and_marks_it_for_later_checks(run_checks):
+    # A 64-character label is no valid host name: the lookup fails at once, without the network.
+    profile = """\
+slo:
+  - {name: first, path: /, requests: 20, rate_per_s: 5, p95_ms: 400}
+  - {name: second, path: /, requests: 20, rate_per_s: 5, p95_ms: 400}
+"""
+    run = run_checks("--base-url", f"http://{'a' * 64}.invalid", profile=STUB_DEFAULTS + profile, runbook=RUNBOOK)
+    first, second = run.check("slo::first"), run.check("slo::second")
+    assert (first["outcome"], first["reason"]) == ("failed", "dns"), first
+    assert "of 20 requests: target unreachable" in first["message"]
+    assert (second["outcome"], second["reason"]) == ("failed", "dns"), second
+    assert "target unreachable, not retried" in second["message"] and "cannot resolve" in second["message"]
+
+
 def test_slo_after_another_check_found_the_target_unreachable_sends_nothing(run_checks):
     profile = """\
 smoke:
