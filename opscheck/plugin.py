@@ -560,17 +560,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.internal_errors:
         _fail_run(session)
     state.exit_code = int(session.exitstatus)
-    if state.report_dir is not None and state.results:
-        from opscheck.report.results import results_payload, write_json_atomic
-
-        path = state.report_dir / "results.json"
-        try:
-            payload = results_payload(state.run_info(state.exit_code), list(state.results.values()))
-            write_json_atomic(path, payload)
-        except Exception as exc:  # noqa: BLE001 - a gate without its results file must not pass
-            state.internal_errors.append(state.redactor.text(f"results.json: cannot write {path}: {type(exc).__name__}: {exc}"))
-            _fail_run(session)
-            state.exit_code = int(session.exitstatus)
+    _rehearse_summary(session, state)  # before results.json, so its exit code includes a summary crash
+    error = state.write_results()
+    if error is not None:  # a gate without its results file must not pass
+        state.internal_errors.append(error)
+        _fail_run(session)
     if status == pytest.ExitCode.INTERNAL_ERROR:
         # pytest shows no terminal summary after an internal error; the verdicts still belong on screen.
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -582,6 +576,30 @@ def _fail_run(session: pytest.Session) -> None:
     """An opscheck crash outside any one check (a report writer): the run ends with exit 3."""
     if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.exit_code = int(session.exitstatus)
+
+
+class _NoTerminal:
+    def write_sep(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def write_line(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _rehearse_summary(session: pytest.Session, state: RunState) -> None:
+    """Render the terminal summary into nothing: if it crashes, it will crash the same way when
+    pytest asks for it, after results.json is written; fail the run now, while that file can say so."""
+    if state.target is None or not state.results:
+        return
+    from opscheck.report.terminal import write_summary
+
+    try:
+        write_summary(_NoTerminal(), state, state.exit_code if state.exit_code is not None else int(session.exitstatus))
+    except Exception:  # noqa: BLE001 - pytest_terminal_summary shows the error itself
+        _fail_run(session)
 
 
 def _settle_results(session: pytest.Session, state: RunState, status: int) -> None:
@@ -617,7 +635,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             text = state.redactor.text(f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001
             text = type(exc).__name__
-        terminalreporter.write_line(f"opscheck: INTERNAL ERROR while writing the summary: {text}", red=True, bold=True)
+        terminalreporter.write_line(f"opscheck: INTERNAL ERROR while writing the summary: {text} (exit code 3)",
+                                    red=True, bold=True)
         if state.session is not None:
             _fail_run(state.session)
 

@@ -97,6 +97,20 @@ class RunState:
         """Overrule whatever was recorded: the check failed with reason `error`."""
         result.outcome, result.reason, result.message, result.settled = "failed", "error", message, True
 
+    def write_results(self) -> str | None:
+        """Write results.json into the report dir (if any) with `exit_code`; returns None, or a
+        one-line redacted error when it could not be written."""
+        if self.report_dir is None or not self.results:
+            return None
+        from opscheck.report.results import results_payload, write_json_atomic
+
+        path = self.report_dir / "results.json"
+        try:
+            write_json_atomic(path, results_payload(self.run_info(self.exit_code), list(self.results.values())))
+        except Exception as exc:  # noqa: BLE001 - the caller fails the run with this line
+            return self.redactor.text(f"results.json: cannot write {path}: {type(exc).__name__}: {exc}")
+        return None
+
     def run_info(self, exit_code: int | None) -> dict[str, Any]:
         return {
             "service": self.profile.service,

@@ -158,6 +158,26 @@ def test_an_unwritable_results_file_fails_the_run_with_a_clear_line(service, pyt
     assert (reports / "junit.xml").is_file() and (reports / "report.html").is_file()
 
 
+def test_a_terminal_summary_that_crashes_fails_the_run_and_results_json_says_so(service, run_checks, pytester):
+    # A severity that cannot be formatted: the runbook summary crashes on the failed check's line.
+    pytester.makepyfile(inject=(
+        "from opscheck.plugin import STATE_KEY\n"
+        "CONFIG = []\n"
+        "class Unprintable(str):\n"
+        "    def __format__(self, spec):\n        raise RuntimeError('summary broke')\n"
+        "def pytest_configure(config):\n    CONFIG.append(config)\n"
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'teardown' and 'home' in report.nodeid:\n"
+        "        CONFIG[0].stash[STATE_KEY].results[report.nodeid].severity = Unprintable('major')\n"
+    ))
+    profile = PROFILE.replace("path: /, expect: {status: 200}", "path: /nope, expect: {status: 200}")
+    run = run_checks("--base-url", service().base_url, "-p", "inject", profile=profile)
+    assert run.ret == 3
+    assert "opscheck: INTERNAL ERROR while writing the summary: RuntimeError: summary broke (exit code 3)" in run.stdout
+    assert run.results["run"]["exit_code"] == 3
+    assert "Traceback" not in run.output
+
+
 def test_no_check_is_passed_without_a_call_phase(service, run_checks):
     # --setup-only runs fixtures but never a check: nothing may be recorded as passed.
     run = run_checks("--base-url", service().base_url, "--setup-only", profile=PROFILE)

@@ -103,6 +103,8 @@ class HtmlHooks:
             self.state.internal_errors.append(message)
             if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+                self.state.exit_code = int(session.exitstatus)
+                self.state.write_results()  # again, with the exit code the run now ends with
         return outcome
 
     def _crashed(self, result: CheckResult | None, what: str, exc: Exception) -> None:
