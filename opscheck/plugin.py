@@ -484,9 +484,10 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         item.user_properties.append(("outcome", "degraded"))
     if report.when == "teardown" and item.config.pluginmanager.has_plugin("opscheck-html"):
         # Rendered here, not in pytest-html's hooks: a crash now still fails this check in every report.
-        from opscheck.report.html import detail_html
+        from opscheck.report.html import detail_html, row_cells
 
         result.html_detail = detail_html(result, state.redactor)
+        result.html_cells = row_cells(result)
 
 
 def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: RunState, case: Case, exc: Exception) -> None:

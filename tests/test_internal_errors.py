@@ -158,6 +158,24 @@ def test_an_unwritable_results_file_fails_the_run_with_a_clear_line(service, pyt
     assert (reports / "junit.xml").is_file() and (reports / "report.html").is_file()
 
 
+def test_a_report_html_row_that_cannot_be_rendered_fails_the_check_everywhere(service, run_checks, pytester):
+    # A reason that is not text: report.html's Reason cell cannot be escaped. The cell is rendered
+    # at the check's teardown, so the crash fails the check in every report, junit.xml included.
+    pytester.makepyfile(inject=(
+        "from opscheck.plugin import STATE_KEY\n"
+        "CONFIG = []\n"
+        "def pytest_configure(config):\n    CONFIG.append(config)\n"
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'call' and 'health' in report.nodeid:\n"
+        "        CONFIG[0].stash[STATE_KEY].results[report.nodeid].reason = 123\n"
+    ))
+    run = run_checks("--base-url", service().base_url, "-p", "inject", profile=PROFILE)
+    health = run.check("smoke::health")
+    assert_error_everywhere(run, health, "test_smoke[health]",
+                            message="opscheck crashed while processing this check's teardown result: AttributeError")
+    assert run.check("smoke::home")["outcome"] == "passed"
+
+
 def test_a_terminal_summary_that_crashes_fails_the_run_and_results_json_says_so(service, run_checks, pytester):
     # A severity that cannot be formatted: the runbook summary crashes on the failed check's line.
     pytester.makepyfile(inject=(

@@ -61,10 +61,8 @@ class HtmlHooks:
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
         result = self.state.results.get(report.nodeid)
         try:
-            reason = escape(result.reason or "") if result else ""
-            link = ""
-            if result is not None and result.runbook is not None:
-                link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
+            # Rendered by the plugin at teardown, while a crash could still fail the check everywhere.
+            reason, link = result.html_cells if result is not None and result.html_cells else row_cells(result)
             if result is not None and report.when == "call":
                 # The call row carries the check's verdict. pytest-html files a row under its Result
                 # text; add_outcome_filters gives the outcomes pytest lacks a filter and a count.
@@ -115,6 +113,16 @@ class HtmlHooks:
         if result is not None:
             self.state.mark_error(result, message)
         self.state.internal_errors.append(message)
+
+
+def row_cells(result: CheckResult | None) -> tuple[str, str]:
+    """The Reason and Runbook cells' HTML for a check's rows in report.html."""
+    if result is None:
+        return "", ""
+    link = ""
+    if result.runbook is not None:
+        link = f'<a href="{escape(result.runbook.link, quote=True)}" target="_blank">{escape(result.runbook.section)}</a>'
+    return escape(result.reason or ""), link
 
 
 def detail_html(result: CheckResult, redactor: Redactor) -> str | None:

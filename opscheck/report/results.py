@@ -46,10 +46,11 @@ class CheckResult:
     settled: bool = False  # a phase reported a verdict (pass, skip, fail or degrade); not in the JSON
     finished: bool = False  # every phase was reported to all plugins; not in the JSON
     html_detail: str | None = None  # report.html's detail block, rendered once the verdict is final; not in the JSON
+    html_cells: tuple[str, str] | None = None  # report.html's Reason and Runbook cells, likewise; not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for private in ("plots", "settled", "finished", "html_detail"):
+        for private in ("plots", "settled", "finished", "html_detail", "html_cells"):
             data.pop(private)
         if self.measurements is None:
             data.pop("measurements")
