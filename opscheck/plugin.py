@@ -625,7 +625,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None or state.target is None:
         return
     if not state.results and not state.internal_errors:
-        terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
+        if state.exit_code == pytest.ExitCode.INTERNAL_ERROR:
+            terminalreporter.write_line("opscheck: no checks ran: the run stopped on an internal error (exit 3)", red=True)
+        else:
+            terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
         return
     from opscheck.report.terminal import write_summary
 

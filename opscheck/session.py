@@ -100,8 +100,9 @@ class RunState:
     def write_results(self) -> str | None:
         """Write results.json into the report dir (if any) with `exit_code`; returns None, or a
         one-line redacted error when it could not be written."""
-        if self.report_dir is None or not self.results:
+        if self.report_dir is None:
             return None
+        # Written even with no checks: a results.json left from an earlier run must not speak for this one.
         from opscheck.report.results import results_payload, write_json_atomic
 
         path = self.report_dir / "results.json"

@@ -196,6 +196,27 @@ def test_a_terminal_summary_that_crashes_fails_the_run_and_results_json_says_so(
     assert "Traceback" not in run.output
 
 
+def test_a_crash_before_any_check_leaves_no_stale_results(service, run_checks, pytester):
+    # A results.json from an earlier, green run must not stand for a run that crashed at collection.
+    green = run_checks("--base-url", service().base_url, profile=PROFILE)
+    assert green.ret == 0 and green.results["run"]["counts"]["passed"] == 2
+    pytester.makepyfile(inject="def pytest_collection_modifyitems(items):\n    raise RuntimeError('collection broke')\n")
+    run = run_checks("--base-url", service().base_url, "-p", "inject", profile=PROFILE)
+    assert run.ret == 3
+    assert run.results["run"]["exit_code"] == 3 and run.results["run"]["counts"]["passed"] == 0
+    assert {(c["outcome"], c["reason"]) for c in run.results["checks"]} <= {("failed", "error")}
+
+
+def test_a_crash_before_collection_ends_leaves_no_stale_results(service, run_checks, pytester):
+    green = run_checks("--base-url", service().base_url, profile=PROFILE)
+    assert green.ret == 0
+    pytester.makepyfile(inject="def pytest_collection(session):\n    raise RuntimeError('collection broke')\n")
+    run = run_checks("--base-url", service().base_url, "-p", "inject", profile=PROFILE)
+    assert run.ret == 3
+    assert run.results["run"]["exit_code"] == 3 and run.results["checks"] == []
+    assert "opscheck: no checks ran: the run stopped on an internal error (exit 3)" in run.stdout
+
+
 def test_no_check_is_passed_without_a_call_phase(service, run_checks):
     # --setup-only runs fixtures but never a check: nothing may be recorded as passed.
     run = run_checks("--base-url", service().base_url, "--setup-only", profile=PROFILE)
