@@ -154,12 +154,15 @@ def _runbook(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _demo(args: argparse.Namespace, extra: list[str]) -> int:
-    try:
-        from opscheck.demo.app import FAULTS
-        from opscheck.demo.launcher import DemoService
-    except ModuleNotFoundError as exc:
+    from importlib.util import find_spec
+
+    from opscheck.demo.faults import FAULTS
+    from opscheck.demo.launcher import DemoService
+
+    missing = [name for name in ("fastapi", "uvicorn") if find_spec(name) is None]
+    if missing:
         # The reference service is an extra: a plain `pip install opscheck` checks services, it doesn't serve one.
-        print(f"opscheck demo: the reference service needs the demo extra ({exc.name} is not installed): "
+        print(f"opscheck demo: the reference service needs the demo extra ({', '.join(missing)} not installed): "
               "pip install 'opscheck[demo]'", file=sys.stderr)
         return USAGE_ERROR
 

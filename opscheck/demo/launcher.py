@@ -7,6 +7,7 @@ can grab it in between.
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -17,9 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
-from opscheck.demo.app import FAULTS
+from opscheck.demo.faults import FAULTS
 
 HOST = "127.0.0.1"
 _TERMINATE_GRACE_S = 5.0
@@ -34,7 +33,7 @@ class DemoService:
     Example::
 
         with DemoService(faults=["not_ready"]) as service:
-            httpx.get(service.base_url + "/health/ready")  # -> 503
+            urllib.request.urlopen(service.base_url + "/health/ready")  # -> HTTPError 503
     """
 
     def __init__(
@@ -175,20 +174,24 @@ class DemoService:
         # The socket already listens, so a request made early simply waits in the
         # backlog; the read timeout must also cover the 'slow' fault's delay.
         read_timeout = 2.0 + (self.slow_ms or 0) / 1000
-        with httpx.Client(trust_env=False) as client:
-            while True:
-                if self.process.poll() is not None:
-                    self._fail(f"exited with code {self.process.returncode} during startup")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._fail(f"did not answer {url} within {self.startup_timeout_s:g} s")
-                timeout = httpx.Timeout(min(read_timeout, remaining), connect=min(1.0, remaining))
-                try:
-                    if client.get(url, timeout=timeout).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(_POLL_INTERVAL_S)
+        # http.client, not httpx: `opscheck demo` runs pytest in this process next, and a plugin
+        # package (anyio, through httpx) imported before pytest starts can't be assertion-rewritten.
+        while True:
+            if self.process.poll() is not None:
+                self._fail(f"exited with code {self.process.returncode} during startup")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._fail(f"did not answer {url} within {self.startup_timeout_s:g} s")
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=min(read_timeout, remaining))
+            try:
+                connection.request("GET", "/health/live")
+                if connection.getresponse().status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(_POLL_INTERVAL_S)
 
     def _fail(self, reason: str) -> None:
         self._terminate()  # stop first so the log is complete
