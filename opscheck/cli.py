@@ -90,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("opscheck: interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
-        print(f"opscheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from opscheck.redact import Redactor
+
+        # No profile to learn secrets from here; URL structure (userinfo, credential query values) still goes.
+        print(f"opscheck: internal error: {type(exc).__name__}: {Redactor().text(str(exc))}", file=sys.stderr)
         return INTERNAL_ERROR
 
 
