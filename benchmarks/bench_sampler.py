@@ -50,8 +50,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Self
 
-from opscheck import sampler
-from opscheck.sampler import percentile, run_open_loop, summarize, use_raw
+from opscheck.measure import sampler
+from opscheck.measure.sampler import percentile, run_open_loop, summarize, use_raw
 
 SERVER = Path(__file__).with_name("delay_server.py")
 SLACK_S = 30.0  # on top of --seconds, for every subprocess's timeout

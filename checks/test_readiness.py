@@ -1,6 +1,6 @@
 """Readiness: the live and ready URLs answer as expected; a not-ready answer names what is down."""
 
-from opscheck.expect import expect_status
+from opscheck.contract.expect import expect_status
 from opscheck.families.readiness import describe_not_ready
 
 

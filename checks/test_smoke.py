@@ -1,7 +1,7 @@
 """Smoke: each `smoke:` entry is one request whose answer must match its `expect:` block."""
 
-from opscheck.expect import check_expect
-from opscheck.http import UNSET
+from opscheck.contract.expect import check_expect
+from opscheck.transport.http import UNSET
 
 
 def test_smoke(smoke_check, opscheck_http):

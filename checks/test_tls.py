@@ -1,6 +1,6 @@
 """TLS: certificate expiry bands, hostname, trusted chain and minimum protocol, for https targets."""
 
-from opscheck.families.tls_cert import run
+from opscheck.families.tls import run
 
 
 def test_tls(tls_check, opscheck_http):

@@ -6,7 +6,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from opscheck.evidence import Evidence
+    from opscheck.evidence.kinds import Evidence
 
 
 class Reason(str, Enum):

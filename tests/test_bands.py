@@ -1,4 +1,4 @@
-"""Exact band comparisons, durations, timestamps and JSON paths (opscheck.bands)."""
+"""Exact band comparisons, durations, timestamps and JSON paths (opscheck.measure.bands)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from opscheck.bands import (
+from opscheck.measure.bands import (
     Band,
     age_seconds,
     classify,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opscheck import sli
+from opscheck.measure import sli
 from opscheck.demo.app import FAULTS, create_app
 from opscheck.demo.launcher import DemoService
 

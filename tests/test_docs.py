@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from opscheck.outcome import Reason
-from opscheck.registry import FAMILIES
+from opscheck.families.registry import FAMILIES
 from opscheck.report.results import OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,11 +23,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from opscheck.http import ACCEPT_ENCODING, MAX_CODINGS, HttpClient, HttpSettings, decode_text, not_http
+from opscheck.transport.http import ACCEPT_ENCODING, MAX_CODINGS, HttpClient, HttpSettings, decode_text, not_http
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import ProfileError, load_profile
-from opscheck.rawhttp import Pool, RawHTTPError
-from opscheck.redact import Redactor
+from opscheck.config.profile import ProfileError, load_profile
+from opscheck.transport.raw import Pool, RawHTTPError
+from opscheck.evidence.redact import Redactor
 from tests import hostile
 
 MiB = 1 << 20

@@ -1,4 +1,4 @@
-"""Host resource and port facts (opscheck.hostinfo). Nothing here asserts the machine's load."""
+"""Host resource and port facts (opscheck.transport.host). Nothing here asserts the machine's load."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 import psutil
 import pytest
 
-from opscheck.hostinfo import (
+from opscheck.transport.host import (
     PortOwner,
     cpu_percent,
     disk_percent,

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from opscheck.http import HttpClient, HttpSettings
-from opscheck.redact import Redactor
-from opscheck.target import CheckHttp, MutatingRefused, Target
+from opscheck.transport.http import HttpClient, HttpSettings
+from opscheck.evidence.redact import Redactor
+from opscheck.transport.target import CheckHttp, MutatingRefused, Target
 from tests.test_secrets import server  # noqa: F401  (the fixture)
 
 SAFE = {"GET", "HEAD", "OPTIONS"}

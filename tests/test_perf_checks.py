@@ -528,7 +528,7 @@ def _slo_case(**fail: str) -> object:
 def test_slo_with_no_sample_at_all_fails_as_no_data():
     from opscheck.families.slo import judge
     from opscheck.outcome import CheckFailed
-    from opscheck.sampler import summarize
+    from opscheck.measure.sampler import summarize
 
     with pytest.raises(CheckFailed) as caught:
         judge(_slo_case(p95_ms="100"), summarize([], {200}, requested=0, duration_s=0.0), None)

@@ -103,4 +103,5 @@ def test_without_a_profile_the_plugin_imports_only_its_own_small_modules(tmp_pat
         return set(json.loads(out.read_text()))
 
     added = modules() - modules("-p", "no:opscheck")
-    assert added == {"opscheck", "opscheck.plugin", "opscheck.outcome", "opscheck.registry", "opscheck.discovery"}
+    assert added == {"opscheck", "opscheck.plugin", "opscheck.outcome", "opscheck.families", "opscheck.families.registry",
+                     "opscheck.config", "opscheck.config.discovery"}

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from opscheck.profile import ProfileError, load_profile, profile_schema
+from opscheck.config.profile import ProfileError, load_profile, profile_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = "# Runbook\n## API Not Responding\nRestart it.\n## Monitoring & Alerts\nLook.\n"

@@ -1,4 +1,4 @@
-"""opscheck.rawhttp against real loopback servers (benchmarks/delay_server.py, tests/hostile.py and
+"""opscheck.transport.raw against real loopback servers (benchmarks/delay_server.py, tests/hostile.py and
 small raw servers defined here); no mocks."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from benchmarks.delay_server import start_delay_server
-from opscheck import rawhttp, sampler
-from opscheck.rawhttp import Pool, RawHTTPError, Timings
+from opscheck.transport import raw as rawhttp
+from opscheck.measure import sampler
+from opscheck.transport.raw import Pool, RawHTTPError, Timings
 from tests.hostile import RawServer, _read_request, big_body, garbage, reset, silent
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.delay_server import start_delay_server
-from opscheck import sampler
-from opscheck.sampler import (
+from opscheck.measure import sampler
+from opscheck.measure.sampler import (
     Sample,
     describe_tally,
     percentile,

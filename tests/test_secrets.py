@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from opscheck.http import HttpClient, HttpSettings
+from opscheck.transport.http import HttpClient, HttpSettings
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.redact import REDACTED, Redactor
+from opscheck.evidence.redact import REDACTED, Redactor
 from tests import hostile
 from tests.conftest import API_KEY
 
@@ -383,7 +383,7 @@ smoke:
 def test_log_records_are_redacted_message_args_headers_and_traceback():
     import logging
 
-    from opscheck.redact import RedactingFilter
+    from opscheck.evidence.redact import RedactingFilter
 
     redactor = Redactor([BEARER])
     records: list[str] = []

@@ -1,4 +1,4 @@
-"""opscheck.sli: parsing both metrics forms, error ratios, histogram quantiles and their bucket intervals (pure, no HTTP)."""
+"""opscheck.measure.sli: parsing both metrics forms, error ratios, histogram quantiles and their bucket intervals (pure, no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Context, Decimal, localcontext
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from opscheck.sli import (
+from opscheck.measure.sli import (
     Series,
     error_ratio,
     format_bound,

@@ -1,4 +1,4 @@
-"""`opscheck.tls` against real TLS servers on loopback, plus the pure rules of `evaluate`."""
+"""`opscheck.transport.tls` against real TLS servers on loopback, plus the pure rules of `evaluate`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 import psutil
 import pytest
 
-from opscheck.tls import (
+from opscheck.transport.tls import (
     Finding,
     TlsError,
     TlsReport,

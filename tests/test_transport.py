@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from opscheck.http import HttpClient, HttpSettings
+from opscheck.transport.http import HttpClient, HttpSettings
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.redact import Redactor
+from opscheck.evidence.redact import Redactor
 from tests import hostile
 
 ONE_CHECK = """\

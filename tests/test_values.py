@@ -19,11 +19,11 @@ import httpx
 import pytest
 
 from opscheck import jsonvalue
-from opscheck.bands import (Band, FieldAbsent, classify, describe, format_duration, json_path_get, parse_duration,
+from opscheck.measure.bands import (Band, FieldAbsent, classify, describe, format_duration, json_path_get, parse_duration,
                             parse_timestamp, to_decimal)
-from opscheck.evidence import Evidence
-from opscheck.expect import json_mismatch
-from opscheck.http import Response
+from opscheck.evidence.kinds import Evidence
+from opscheck.contract.expect import json_mismatch
+from opscheck.transport.http import Response
 from opscheck.jsonvalue import MAX_DEPTH, OutOfRange, TooDeep, format_decimal, loads
 from opscheck.outcome import CheckFailed, Reason
 

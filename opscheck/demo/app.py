@@ -230,7 +230,7 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
-        """The same numbers as :meth:`exposition`, in the JSON form ``opscheck.sli`` documents."""
+        """The same numbers as :meth:`exposition`, in the JSON form ``opscheck.measure.sli`` documents."""
         requests: list[dict[str, Any]] = []
         latency: dict[str, dict[str, Any]] = {}
         for family in self.registry.collect():

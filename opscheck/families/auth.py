@@ -8,10 +8,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from opscheck.expect import Expect
+from opscheck.contract.expect import Expect
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Builder, Case
-from opscheck.target import CheckHttp, is_mutating
+from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp, is_mutating
 
 
 @dataclass(frozen=True)

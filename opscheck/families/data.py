@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from opscheck import jsonvalue
-from opscheck.bands import (MAX_CLOCK_SKEW_S, Band, FieldAbsent, age_seconds, classify, describe, format_duration,
+from opscheck.measure.bands import (MAX_CLOCK_SKEW_S, Band, FieldAbsent, age_seconds, classify, describe, format_duration,
                             json_path_get, parse_duration, parse_timestamp, to_decimal)
-from opscheck.evidence import Evidence
+from opscheck.evidence.kinds import Evidence
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case
-from opscheck.target import CheckHttp
+from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp
 
 
 @dataclass(frozen=True)

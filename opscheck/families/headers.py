@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from opscheck.http import REQUEST_ID_HEADER, Response
+from opscheck.transport.http import REQUEST_ID_HEADER, Response
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Builder, Case
+from opscheck.config.profile import Builder, Case
 
 
 @dataclass(frozen=True)

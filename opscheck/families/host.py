@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from opscheck.bands import Band, classify, describe, to_decimal
+from opscheck.measure.bands import Band, classify, describe, to_decimal
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case
+from opscheck.config.profile import Builder, Case
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _band(entry: dict[str, Any]) -> Band:
 
 
 def run(case: HostCase) -> None:
-    from opscheck import hostinfo
+    from opscheck.transport import host as hostinfo
 
     if case.resource == "port":
         _check_port(case)
@@ -66,7 +66,7 @@ def run(case: HostCase) -> None:
 
 
 def _check_port(case: HostCase) -> None:
-    from opscheck import hostinfo
+    from opscheck.transport import host as hostinfo
 
     where = f"{case.bind_host}:{case.port}" if case.bind_host else f"port {case.port}"
     owners = hostinfo.listening(case.port, case.bind_host)

@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from opscheck.expect import Expect, json_mismatch
-from opscheck.http import Response
+from opscheck.contract.expect import Expect, json_mismatch
+from opscheck.transport.http import Response
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case
-from opscheck.target import CheckHttp
+from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp
 
 CHUNK = 64 * 1024
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from opscheck.bands import to_decimal
+from opscheck.measure.bands import to_decimal
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case
-from opscheck.target import CheckHttp
+from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run(case: MetricsCase, http: CheckHttp) -> None:
 
 
 def _error_ratio(case: MetricsCase, series: list[Any], where: str, evidence: Any) -> None:
-    from opscheck import sli
+    from opscheck.measure import sli
 
     errors, total, ratio = sli.error_ratio(series, counter=case.counter, status_label=case.status_label,
                                            error_statuses=case.error_statuses, match=case.match or None)
@@ -93,7 +93,7 @@ def _error_ratio(case: MetricsCase, series: list[Any], where: str, evidence: Any
 
 
 def _latency(case: MetricsCase, series: list[Any], where: str, evidence: Any) -> None:
-    from opscheck import sli
+    from opscheck.measure import sli
 
     interval = sli.quantile_interval(series, case.quantile, histogram=case.histogram, match=case.match or None,
                                      status_label=case.status_label)
@@ -140,7 +140,7 @@ def _judge(reason: Reason, value: Decimal, case: MetricsCase, text: str, limit: 
 
 
 def _series(case: MetricsCase, http: CheckHttp) -> tuple[list[Any], Any]:
-    from opscheck import sli
+    from opscheck.measure import sli
 
     key = f"metrics:{case.source}"
     if key in http.cache:

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from opscheck.http import HttpClient
+from opscheck.transport.http import HttpClient
 from opscheck.jsonvalue import loads
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import Builder, Case, status_set
+from opscheck.config.profile import Builder, Case, status_set
 
 
 @dataclass(frozen=True)

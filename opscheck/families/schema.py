@@ -40,10 +40,10 @@ from opscheck.contract import (
     version_of,
 )
 from opscheck.files import DATA_LIMIT, FileReadError, read_bounded
-from opscheck.http import Response
+from opscheck.transport.http import Response
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case, status_set
-from opscheck.target import CheckHttp
+from opscheck.config.profile import Builder, Case, status_set
+from opscheck.transport.target import CheckHttp
 
 @dataclass(frozen=True)
 class SchemaCase(Case):
@@ -348,7 +348,7 @@ def _version(case: OpenApiCase, http: CheckHttp, spec: dict[str, Any]) -> None:
         reported = response.headers.get(case.version_header)
         where = f"header {case.version_header}"
     else:
-        from opscheck.bands import json_path_get
+        from opscheck.measure.bands import json_path_get
 
         try:
             reported = json_path_get(response.json(label), case.version_json or "version")

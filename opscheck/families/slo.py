@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
-from opscheck.bands import to_decimal
-from opscheck.evidence import Evidence
+from opscheck.measure.bands import to_decimal
+from opscheck.evidence.kinds import Evidence
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import MUTATING_METHODS, Builder, Case, status_set
-from opscheck.target import CheckHttp
+from opscheck.config.profile import MUTATING_METHODS, Builder, Case, status_set
+from opscheck.transport.target import CheckHttp
 
 LATENCY_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "ttfb_p95_ms")
 
@@ -55,7 +55,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
             b.problem(path, "give `rate_per_s` (open loop) or `concurrency` (closed loop), not both")
             continue
         if "rate_per_s" in entry and "requests" in entry:
-            from opscheck.sampler import MAX_RUN_S
+            from opscheck.measure.sampler import MAX_RUN_S
 
             planned_s = (entry["requests"] - 1) / entry["rate_per_s"]
             if planned_s > MAX_RUN_S:
@@ -84,7 +84,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
 
 
 def run(case: SloCase, http: CheckHttp) -> None:
-    from opscheck.sampler import planned_requests, run_closed_loop, run_open_loop, summarize, tally
+    from opscheck.measure.sampler import planned_requests, run_closed_loop, run_open_loop, summarize, tally
 
     http.guard(case.method, case.path)  # the sampler sends without CheckHttp.request: the read-only rule here too
     url = http.target.url(case.path)
@@ -116,7 +116,7 @@ def run(case: SloCase, http: CheckHttp) -> None:
 
 def _origin(url: str) -> str:
     # The memo's key, exactly as HttpClient.request computes it.
-    from opscheck.http import origin_text, origin_of
+    from opscheck.transport.http import origin_text, origin_of
 
     return origin_text(origin_of(url))
 
@@ -139,7 +139,7 @@ def _not_sampled_when_known_down(case: SloCase, http: CheckHttp, url: str) -> No
 def _remember_unreachable(case: SloCase, http: CheckHttp, url: str, samples: list[Any], stats: Any,
                           evidence: Evidence) -> None:
     """A run that never got an answer and met a refusal or a failed lookup marks the origin down."""
-    from opscheck.sampler import UNREACHABLE
+    from opscheck.measure.sampler import UNREACHABLE
 
     if stats.answered:
         return
@@ -204,7 +204,7 @@ def _context(stats: Any) -> str:
 
 
 def _no_data_text(case: SloCase, stats: Any, answers: Mapping[str, int] | None) -> str:
-    from opscheck.sampler import describe_tally
+    from opscheck.measure.sampler import describe_tally
 
     expected = " or ".join(str(code) for code in case.expect_status)
     got = f": {describe_tally(answers)}" if answers else ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from opscheck.expect import Expect
-from opscheck.profile import MUTATING_METHODS, Builder, Case
+from opscheck.contract.expect import Expect
+from opscheck.config.profile import MUTATING_METHODS, Builder, Case
 
 
 @dataclass(frozen=True)

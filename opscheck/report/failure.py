@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from opscheck.evidence import Evidence
-from opscheck.profile import Case
+from opscheck.evidence.kinds import Evidence
+from opscheck.config.profile import Case
 from opscheck.report.results import RunbookRef
 
 BODY_LINES = 3

@@ -13,10 +13,10 @@ import pytest
 
 from opscheck import __version__
 from opscheck.report.results import CheckResult
-from opscheck.session import RunState
+from opscheck.plugin.session import RunState
 
 if TYPE_CHECKING:
-    from opscheck.redact import Redactor
+    from opscheck.evidence.redact import Redactor
 
 
 class HtmlHooks:

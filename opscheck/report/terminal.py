@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opscheck.report.results import OUTCOMES, CheckResult
-from opscheck.session import RunState
+from opscheck.plugin.session import RunState
 
 SHOWN = ("failed", "degraded")
 

@@ -22,7 +22,7 @@ import jsonschema
 import yaml
 
 from opscheck.files import PROFILE_LIMIT, FileReadError, check_regular, read_bounded
-from opscheck.http import HttpSettings
+from opscheck.config.settings import HttpSettings
 from opscheck.runbook import Runbook, RunbookError, Section
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -847,7 +847,7 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
     )
     profile.raw = data
     builder = Builder(profile, data, ctx)
-    from opscheck.registry import FAMILIES
+    from opscheck.families.registry import FAMILIES
 
     for family in FAMILIES.values():
         if family.section in data:

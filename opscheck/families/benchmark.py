@@ -16,11 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
-from opscheck.bands import to_decimal
+from opscheck.measure.bands import to_decimal
 from opscheck.files import RESULTS_LIMIT, read_bounded
 from opscheck.outcome import CheckFailed, Reason
-from opscheck.profile import MUTATING_METHODS, Builder, Case, status_set
-from opscheck.target import CheckHttp
+from opscheck.config.profile import MUTATING_METHODS, Builder, Case, status_set
+from opscheck.transport.target import CheckHttp
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
 
 
 def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None = None) -> None:
-    from opscheck.sampler import describe_tally, percentile
+    from opscheck.measure.sampler import describe_tally, percentile
 
     label = f"{case.method} {http.client.redactor.url(case.path)}"  # also the plot's title: no credential in it
     # The check's deadline covers every round: still a bound, scaled to what was asked for.

@@ -6,7 +6,7 @@ postponing the next send ("coordinated omission"). Closed loop measures from the
 wrk and hey do. Both run on asyncio under `asyncio.run`, so callers stay synchronous, and every
 run is bounded in count and in time.
 
-The client: http:// and https:// URLs go through opscheck.rawhttp, a minimal HTTP/1.1 keep-alive
+The client: http:// and https:// URLs go through opscheck.transport.raw, a minimal HTTP/1.1 keep-alive
 client (httpx + httpcore + anyio cost ~2.6 ms of client work per round trip on a 2-core box, which
 is most of the error of a 20 ms measurement), verifying TLS exactly as httpx would with the same
 `verify`; anything rawhttp does not send exactly as httpx would (credentials in the URL, a proxy in
@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from opscheck import rawhttp
+from opscheck.transport import raw as rawhttp
 
 try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
     importlib.import_module("anyio._backends._asyncio")
@@ -429,7 +429,7 @@ def classify(exc: httpx.HTTPError) -> str:
 
 
 def _classify(exc: httpx.HTTPError, job: _Job | None) -> tuple[str, str]:
-    from opscheck.http import classify as classify_transport
+    from opscheck.transport.http import classify as classify_transport
 
     host = httpx.URL(job.url).netloc.decode("ascii", "replace") if job is not None else ""
     timeout_s = job.timeout_s if job is not None else 0

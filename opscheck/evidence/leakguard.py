@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from opscheck.redact import RedactingFilter, Redactor
+from opscheck.evidence.redact import RedactingFilter, Redactor
 
 # httpx logs each request line; httpcore logs every header and Set-Cookie at DEBUG. Logger filters
 # see only records logged on that very logger, so each child logger is named.

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from opscheck import jsonvalue
-from opscheck.http import Response
+from opscheck.transport.http import Response
 from opscheck.outcome import CheckFailed, Reason
 
 _MISSING = object()
@@ -25,7 +25,7 @@ class Expect:
 
     @classmethod
     def from_profile(cls, raw: Mapping[str, Any], default_status: tuple[int, ...] = (200,)) -> Expect:
-        from opscheck.profile import status_set
+        from opscheck.config.profile import status_set
 
         return cls(
             status=status_set(raw.get("status"), default_status),
@@ -112,7 +112,7 @@ def _is_number(value: Any) -> bool:
 
 def _same_scalar(actual: Any, expected: Any) -> bool:
     if _is_number(actual) and _is_number(expected):
-        from opscheck.bands import to_decimal  # floats through repr: YAML's 0.1 is the body's 0.1
+        from opscheck.measure.bands import to_decimal  # floats through repr: YAML's 0.1 is the body's 0.1
 
         try:
             return to_decimal(actual) == to_decimal(expected)

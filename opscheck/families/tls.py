@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from opscheck.bands import to_decimal
-from opscheck.evidence import Evidence
+from opscheck.measure.bands import to_decimal
+from opscheck.evidence.kinds import Evidence
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.profile import Builder, Case
-from opscheck.target import CheckHttp
+from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp
 
 _REASONS = {"dns": Reason.DNS, "connect": Reason.CONNECT, "timeout": Reason.TIMEOUT, "tls": Reason.TLS}
 
@@ -38,7 +38,7 @@ def build(raw: dict[str, Any], b: Builder) -> Iterator[TlsCase]:
 
 
 def run(case: TlsCase, http: CheckHttp) -> None:
-    from opscheck.tls import TlsError, evaluate, inspect_tls  # cryptography: only when a TLS check runs
+    from opscheck.transport.tls import TlsError, evaluate, inspect_tls  # cryptography: only when a TLS check runs
 
     url = urlsplit(http.target.base_url)
     if url.scheme != "https":

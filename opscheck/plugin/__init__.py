@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
-from opscheck.registry import BY_ARGNAME, FAMILIES, FAMILY_NAMES
+from opscheck.families.registry import BY_ARGNAME, FAMILIES, FAMILY_NAMES
 
 if TYPE_CHECKING:
-    from opscheck.evidence import Evidence
-    from opscheck.profile import Case, Profile
-    from opscheck.session import RunState
-    from opscheck.target import CheckHttp, Target
+    from opscheck.evidence.kinds import Evidence
+    from opscheck.config.profile import Case, Profile
+    from opscheck.plugin.session import RunState
+    from opscheck.transport.target import CheckHttp, Target
 
 # Heavy imports (httpx, jsonschema, markdown-it) happen only once a profile is found, so pytest
 # runs in projects that merely have opscheck installed pay nothing for it.
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: opscheck {name} checks ({summary})")
     if hasattr(config, "workerinput"):
         return
-    from opscheck.discovery import find_profile
+    from opscheck.config.discovery import find_profile
 
     path = find_profile(config.getoption("opscheck_profile"), config.rootpath)
     if path is None:
@@ -65,9 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 "(pass --profile PATH or set OPSCHECK_PROFILE)"
             )
         return
-    from opscheck.profile import ProfileError, load_profile
-    from opscheck.redact import Redactor
-    from opscheck.session import RunState
+    from opscheck.config.profile import ProfileError, load_profile
+    from opscheck.evidence.redact import Redactor
+    from opscheck.plugin.session import RunState
 
     try:
         profile = load_profile(path)
@@ -80,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
         redactor.register_url(environment.base_url)
     if target is not None and target.authorization:
         redactor.register_header("Authorization", target.authorization)  # the token, user:password, password
-    from opscheck.leakguard import LeakGuard
+    from opscheck.evidence.leakguard import LeakGuard
 
     guard = LeakGuard(redactor)
     guard.install_loggers()
@@ -108,8 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
     """The target from --env / --base-url. A `user:password@` in the URL is taken out of it (it would
     show in every report) and kept as an `Authorization: Basic` value on the Target."""
-    from opscheck.redact import Redactor, basic_header, strip_userinfo
-    from opscheck.target import Target
+    from opscheck.evidence.redact import Redactor, basic_header, strip_userinfo
+    from opscheck.transport.target import Target
 
     def target(url: str, name: str, allow: bool) -> Target:
         clean, user, password = strip_userinfo(url)
@@ -391,7 +391,7 @@ def opscheck_run(request: pytest.FixtureRequest) -> RunState:
 @pytest.fixture
 def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> CheckHttp:
     """HTTP against the target for one check, under its deadline, recording evidence."""
-    from opscheck.target import CheckHttp, Target
+    from opscheck.transport.target import CheckHttp, Target
 
     state = _state(request)  # not via the opscheck_run fixture: one lookup less per check
     target = state.target

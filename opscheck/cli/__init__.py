@@ -25,7 +25,7 @@ def checks_dir() -> Path:
 
 
 def demo_dir() -> Path:
-    return Path(__file__).parent / "demo"
+    return Path(__file__).resolve().parent.parent / "demo"
 
 
 def _pytest(args: list[str]) -> int:
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("opscheck: interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
-        from opscheck.redact import Redactor
+        from opscheck.evidence.redact import Redactor
 
         # No profile to learn secrets from here; URL structure (userinfo, credential query values) still goes.
         print(f"opscheck: internal error: {type(exc).__name__}: {Redactor().text(str(exc))}", file=sys.stderr)
@@ -107,8 +107,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _lint(args: argparse.Namespace, extra: list[str]) -> int:
-    from opscheck.discovery import find_profile
-    from opscheck.profile import ProfileError, load_profile
+    from opscheck.config.discovery import find_profile
+    from opscheck.config.profile import ProfileError, load_profile
 
     path = find_profile(args.profile)
     if path is None:
@@ -125,7 +125,7 @@ def _lint(args: argparse.Namespace, extra: list[str]) -> int:
         return USAGE_ERROR
     # Warnings (e.g. `on` that YAML 1.1 tools would read as true) never change the exit code.
     _print_warnings(profile.warnings)
-    from opscheck.registry import FAMILY_NAMES
+    from opscheck.families.registry import FAMILY_NAMES
 
     cases = profile.all_cases()
     counts = ", ".join(f"{n} {name}" for name in FAMILY_NAMES if (n := sum(c.family == name for c in cases)))

@@ -8,13 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from opscheck.evidence import Evidence
-from opscheck.http import HttpClient
+from opscheck.evidence.kinds import Evidence
+from opscheck.transport.http import HttpClient
 from opscheck.outcome import CheckFailed
-from opscheck.profile import Case, Profile
-from opscheck.redact import Redactor
+from opscheck.config.profile import Case, Profile
+from opscheck.evidence.redact import Redactor
 from opscheck.report.results import CheckResult, RunbookRef
-from opscheck.target import Target
+from opscheck.transport.target import Target
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any, Mapping
 
 import pytest
 
-from opscheck.evidence import Evidence
-from opscheck.http import UNSET, HttpClient, Response
+from opscheck.evidence.kinds import Evidence
+from opscheck.transport.http import UNSET, HttpClient, Response
 from opscheck.outcome import CheckFailed
-from opscheck.profile import Auth
+from opscheck.config.profile import Auth
 
 # Methods that only read. Anything else writes, whichever family sends it.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

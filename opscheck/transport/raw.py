@@ -508,6 +508,6 @@ def _framing(version: str, status: int, method: str, headers: list[tuple[str, st
 def _not_http(head: bytes, total: int) -> str | None:
     """"not an HTTP response: N bytes starting `...`" for bytes that cannot begin one, else None
     (the same wording as the main client's; imported late, so importing this module needs no httpx)."""
-    from opscheck.http import not_http
+    from opscheck.transport.http import not_http
 
     return not_http(head, total)
