@@ -13,9 +13,9 @@ from decimal import Decimal
 import psutil
 import pytest
 
+from opscheck.transport.errors import TransportError
 from opscheck.transport.tls import (
     Finding,
-    TlsError,
     TlsReport,
     days_between,
     evaluate,
@@ -162,7 +162,7 @@ def test_a_tls11_only_server_is_a_tls_error(certs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # ssl.TLSVersion.TLSv1_1 is deprecated
         server = TlsServer(*certs.leaf("tls11"), maximum_version=ssl.TLSVersion.TLSv1_1, ciphers="DEFAULT:@SECLEVEL=0")
-    with server, pytest.raises(TlsError) as info:
+    with server, pytest.raises(TransportError) as info:
         inspect_tls("127.0.0.1", server.port, ca_file=str(certs.ca_file), timeout_s=2)
     assert info.value.reason == "tls"
     assert info.value.message == f"TLS handshake with 127.0.0.1:{server.port} failed: TLSV1_ALERT_PROTOCOL_VERSION"
@@ -187,13 +187,13 @@ def test_minimum_protocol_rejects_an_unknown_minimum():
 
 def test_refused_connection_is_a_connect_error():
     port = hostile.closed_port()
-    with pytest.raises(TlsError) as info:
+    with pytest.raises(TransportError) as info:
         inspect_tls("127.0.0.1", port, timeout_s=2)
     assert (info.value.reason, info.value.message) == ("connect", f"connect to 127.0.0.1:{port} refused")
 
 
 def test_unresolvable_host_is_a_dns_error():
-    with pytest.raises(TlsError) as info:
+    with pytest.raises(TransportError) as info:
         inspect_tls("opscheck-no-such-host.invalid", 443, timeout_s=2)
     assert info.value.reason == "dns"
     assert info.value.message.startswith("cannot resolve opscheck-no-such-host.invalid")
@@ -215,7 +215,7 @@ def _http_garbage(conn: socket.socket, server: hostile.RawServer) -> None:
 def test_server_that_never_speaks_tls_times_out_within_the_bound():
     with hostile.RawServer(_mute) as server:
         start = time.monotonic()
-        with pytest.raises(TlsError) as info:
+        with pytest.raises(TransportError) as info:
             inspect_tls("127.0.0.1", server.port, timeout_s=1)
         assert time.monotonic() - start < 1 + 2
     assert info.value.reason == "timeout"
@@ -223,7 +223,7 @@ def test_server_that_never_speaks_tls_times_out_within_the_bound():
 
 
 def test_plain_http_answer_to_the_client_hello_is_a_tls_error():
-    with hostile.RawServer(_http_garbage) as server, pytest.raises(TlsError) as info:
+    with hostile.RawServer(_http_garbage) as server, pytest.raises(TransportError) as info:
         inspect_tls("127.0.0.1", server.port, timeout_s=2)
     assert info.value.reason == "tls"
     assert info.value.message == f"TLS handshake with 127.0.0.1:{server.port} failed: WRONG_VERSION_NUMBER"
@@ -252,7 +252,7 @@ def test_no_socket_is_left_open(certs, client_ports, path):
             inspect_tls("127.0.0.1", server.port, ca_file=str(certs.ca_file), timeout_s=2)
         assert len(client_ports) == (1 if path == "ok" else 2)
     else:
-        with hostile.RawServer(_http_garbage if path == "tls error" else _mute) as raw, pytest.raises(TlsError):
+        with hostile.RawServer(_http_garbage if path == "tls error" else _mute) as raw, pytest.raises(TransportError):
             inspect_tls("127.0.0.1", raw.port, timeout_s=0.5)
         assert len(client_ports) == 1
     # Sockets this process still holds a descriptor for, on a port one of our client sockets used.

@@ -149,16 +149,12 @@ def _remember_unreachable(case: SloCase, http: CheckHttp, url: str, samples: lis
     origin = _origin(url)
     if origin in http.client.unreachable:
         return
-    reason = _TRANSPORT[first.error]
+    reason = Reason(first.error)  # a sample's error is its transport error's reason value
     detail = http.client.redactor.text(first.detail or f"{first.error} error")
     failure = CheckFailed(reason, f"{case.method} {case.path}: {detail}", evidence)
     http.client.unreachable[origin] = failure
     if http.client.on_unreachable is not None:
         http.client.on_unreachable(origin, failure)
-
-
-_TRANSPORT = {"connect": Reason.CONNECT, "dns": Reason.DNS, "tls": Reason.TLS, "timeout": Reason.TIMEOUT,
-              "protocol": Reason.PROTOCOL}
 
 
 def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors: Counter[str] | None = None,
@@ -177,7 +173,7 @@ def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors
         if kind in ("connect", "dns"):
             stopped = (f"; stopped after {stats.n} of {stats.requested} requests: target unreachable"
                        if stats.n < stats.requested else "; target unreachable")
-        raise CheckFailed(_TRANSPORT.get(kind, Reason.ERRORS), f"{label}: no answered samples: "
+        raise CheckFailed(Reason(kind), f"{label}: no answered samples: "
                           f"{count} of {stats.n} failed with {kind}{stopped}", evidence)
     if stats.n == 0:
         raise CheckFailed(Reason.NO_DATA, f"{label}: no samples were taken; a threshold nobody measured never passes",

@@ -15,7 +15,6 @@ from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.config.profile import Builder, Case
 from opscheck.transport.target import CheckHttp
 
-_REASONS = {"dns": Reason.DNS, "connect": Reason.CONNECT, "timeout": Reason.TIMEOUT, "tls": Reason.TLS}
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,8 @@ def build(raw: dict[str, Any], b: Builder) -> Iterator[TlsCase]:
 
 
 def run(case: TlsCase, http: CheckHttp) -> None:
-    from opscheck.transport.tls import TlsError, evaluate, inspect_tls  # cryptography: only when a TLS check runs
+    from opscheck.transport.errors import TransportError
+    from opscheck.transport.tls import evaluate, inspect_tls  # cryptography: only when a TLS check runs
 
     url = urlsplit(http.target.base_url)
     if url.scheme != "https":
@@ -49,9 +49,9 @@ def run(case: TlsCase, http: CheckHttp) -> None:
     try:
         report = inspect_tls(host, port, server_hostname=case.host, ca_file=case.ca_file,
                              timeout_s=http.client.settings.timeout_s)
-    except TlsError as exc:
+    except TransportError as exc:
         evidence.error = exc.message
-        raise CheckFailed(_REASONS.get(exc.reason, Reason.TLS), f"TLS {host}:{port}: {exc.message}", evidence) from None
+        raise CheckFailed(exc.reason, f"TLS {host}:{port}: {exc.message}", evidence) from None
     evidence.body_excerpt = (f"protocol {report.protocol}, cipher {report.cipher}, subject {report.subject}, "
                              f"issuer {report.issuer}, SAN {', '.join(report.san)}, not after {report.not_after}, "
                              f"days left {report.days_left}")

@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from opscheck.transport import errors as transport_errors
 from opscheck.transport import raw as rawhttp
 
 try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
@@ -51,9 +52,11 @@ try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first s
 except ImportError:  # pragma: no cover - a future anyio layout; only the first sample pays
     pass
 
-ERRORS = ("connect", "dns", "tls", "timeout", "protocol")
+# What a sample without an answer records in `error`: the transport tree's reason values
+# (opscheck.transport.errors), "connect", "dns", "tls", "timeout", "protocol"; Reason(error) gives its Reason.
+ERRORS = tuple(reason.value for reason in transport_errors.REASONS)
 # Transport errors that mean "nothing is there": the run's memo of unreachable origins keys on these.
-UNREACHABLE = ("connect", "dns")
+UNREACHABLE = tuple(cls.reason.value for cls in transport_errors.UNREACHABLE)
 # The scheduler wakes this early and then yields until the due time: asyncio's timers fire up to
 # 1 ms late (epoll has millisecond granularity), and in open loop that lateness is latency.
 _SPIN_S = 0.001
@@ -387,9 +390,9 @@ async def _fetch_raw(pool: rawhttp.Pool, job: _Job, attempt: _Attempt) -> None:
         response = await pool.request(job.method, None, job.headers, timeout_s=job.timeout_s, timings=timings)
         attempt.done = timings.done
         attempt.status = response.status
-    except rawhttp.RawHTTPError as exc:
-        attempt.error = exc.kind
-        attempt.detail = str(exc)
+    except transport_errors.TransportError as exc:
+        attempt.error = exc.reason.value
+        attempt.detail = exc.message
     finally:  # also when cancelled at the end of the run: what was measured so far stays
         attempt.headers_at = timings.headers
         for name, value in ((_DNS_STARTED, timings.dns_started), (_DNS_DONE, timings.dns_done),
@@ -417,7 +420,7 @@ async def _fetch_httpx(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) 
         attempt.done = done
         attempt.status = response.status_code
     except TimeoutError:
-        attempt.error = "timeout"
+        attempt.error = transport_errors.TransportTimeout.reason.value
         attempt.detail = f"no complete answer within {job.timeout_s:g} s"
     except httpx.HTTPError as exc:
         attempt.error, attempt.detail = _classify(exc, job)
@@ -433,8 +436,8 @@ def _classify(exc: httpx.HTTPError, job: _Job | None) -> tuple[str, str]:
 
     host = httpx.URL(job.url).netloc.decode("ascii", "replace") if job is not None else ""
     timeout_s = job.timeout_s if job is not None else 0
-    reason, detail = classify_transport(exc, deadline_fired=False, timeout_s=timeout_s, deadline_s=timeout_s, host=host)
-    return (reason.value if reason.value in ERRORS else "protocol"), detail
+    error = classify_transport(exc, deadline_fired=False, timeout_s=timeout_s, deadline_s=timeout_s, host=host)
+    return error.reason.value, error.message
 
 
 async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float) -> None:

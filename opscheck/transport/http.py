@@ -35,6 +35,8 @@ from opscheck import __version__
 from opscheck.config.settings import DEADLINE_PER_TIMEOUT, HttpSettings
 from opscheck.evidence.kinds import Evidence
 from opscheck.outcome import CheckFailed, Reason
+from opscheck.transport import errors
+from opscheck.transport.errors import TransportError
 from opscheck.evidence.redact import Redactor, basic_header, strip_userinfo
 
 EXCERPT_CHARS = 2048
@@ -295,11 +297,11 @@ class HttpClient:
             evidence.redirects.append({"status": response.status_code, "location": self.redactor.url(target)})
             if hops >= MAX_REDIRECTS:
                 evidence.error = f"more than {MAX_REDIRECTS} redirects"
-                raise CheckFailed(Reason.PROTOCOL, f"{label}: redirect loop (more than {MAX_REDIRECTS} redirects)", evidence)
+                raise CheckFailed(errors.RedirectLoop.reason, f"{label}: redirect loop (more than {MAX_REDIRECTS} redirects)", evidence)
             refusal = self._redirect_refusal(first, target, deadline_at)
             if refusal is not None:
                 evidence.error = f"redirect not followed: {refusal}"
-                raise CheckFailed(Reason.PROTOCOL, f"{label}: {refusal}", evidence)
+                raise CheckFailed(errors.RedirectRefused.reason, f"{label}: {refusal}", evidence)
             if origin_of(target) != origin_of(current):
                 for name in {n for n, v in send.multi_items() if self.redactor.is_sensitive(n) or self.redactor.contains_secret(v)}:
                     del send[name]
@@ -310,7 +312,7 @@ class HttpClient:
                     send.pop(name, None)
             elif content is not None and not isinstance(content, (bytes, str)):
                 evidence.error = "redirect not followed: a streamed body cannot be sent twice"
-                raise CheckFailed(Reason.PROTOCOL, f"{label}: {status} redirect to {self.redactor.url(target)} "
+                raise CheckFailed(errors.RedirectRefused.reason, f"{label}: {status} redirect to {self.redactor.url(target)} "
                                   "would resend a streamed body; not followed", evidence)
             current, hops = target, hops + 1
 
@@ -348,7 +350,7 @@ class HttpClient:
         remaining = deadline_at - time.monotonic()
         if remaining <= 0:
             evidence.error = "not sent: check deadline passed"
-            raise CheckFailed(Reason.TIMEOUT, f"{where}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
+            raise CheckFailed(errors.TransportTimeout.reason, f"{where}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
 
         def trace(event: str, info: dict[str, Any]) -> None:
             if event == "connection.connect_tcp.complete":
@@ -359,7 +361,7 @@ class HttpClient:
         exchange_left = self.settings.timeout_s - (time.perf_counter() - start)
         if exchange_left <= 0:
             evidence.error = "not sent: the request's timeout passed"
-            raise CheckFailed(Reason.TIMEOUT, f"{where}: no complete answer within the "
+            raise CheckFailed(errors.TransportTimeout.reason, f"{where}: no complete answer within the "
                               f"{self.settings.timeout_s:g} s timeout", evidence)
         timeout = min(exchange_left, remaining)
         exchange_s = self.settings.timeout_s if exchange_left <= remaining else None
@@ -382,12 +384,12 @@ class HttpClient:
         except (httpx.HTTPError, OSError) as exc:
             evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
             stream = _received.stream
-            reason, detail = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc,
-                                      exchange_s=exchange_s, received=(stream.head, stream.total) if stream else None)
-            detail = self.redactor.text(detail)
+            error = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc,
+                             exchange_s=exchange_s, received=(stream.head, stream.total) if stream else None)
+            reason, detail = error.reason, self.redactor.text(error.message)
             evidence.error = detail
             failure = CheckFailed(reason, f"{where}: {detail}", evidence)
-            if reason in (Reason.CONNECT, Reason.DNS) and origin not in self.unreachable:
+            if isinstance(error, errors.UNREACHABLE) and origin not in self.unreachable:
                 self.unreachable[origin] = failure
                 if self.on_unreachable is not None:
                     self.on_unreachable(origin, failure)
@@ -475,57 +477,59 @@ def _causes(exc: BaseException) -> Iterable[BaseException]:
 def classify(
     exc: BaseException, *, deadline_fired: bool, timeout_s: float, deadline_s: float, host: str,
     exchange_s: float | None = None, received: tuple[bytes, int] | None = None,
-) -> tuple[Reason, str]:
-    """Map a transport exception to a Reason and a one-line detail.
+) -> TransportError:
+    """The transport tree's error (opscheck.transport.errors) for an httpx/OS exception: its class
+    carries the Reason, its `message` is the one-line detail. Returned, not raised, so the caller
+    can prefix the request's label.
 
     `exchange_s`: the whole-exchange bound (`http.timeout_s`, seconds) when it, not the check's
     deadline, was the nearer bound of the request. `received`: (first bytes, byte count) of what
-    arrived for the request; bytes that cannot begin an HTTP response are named, reason `protocol`.
+    arrived for the request; bytes that cannot begin an HTTP response are named (NotHttp).
     """
     if isinstance(exc, httpx.ConnectTimeout) and exchange_s is not None:
         # The watchdog shares the connect timeout's moment; the connect is what did not happen.
-        return Reason.CONNECT, f"connect to {host} timed out after {exchange_s:g} s"
+        return errors.ConnectError(f"connect to {host} timed out after {exchange_s:g} s")
     head, total = received or (b"", 0)
     garbage = not_http(head, total) if total else None
     if garbage is not None and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return Reason.PROTOCOL, garbage
+        return errors.NotHttp(garbage)
     if exchange_s is not None and (deadline_fired or isinstance(exc, httpx.TimeoutException)):
         got = f"{total} byte{'s' if total != 1 else ''} received" if total else "nothing received"
-        return Reason.TIMEOUT, f"no complete answer within the {exchange_s:g} s timeout ({got})"
+        return errors.TransportTimeout(f"no complete answer within the {exchange_s:g} s timeout ({got})")
     if deadline_fired:
-        return Reason.TIMEOUT, f"no complete answer within the check deadline ({deadline_s:.3g} s)"
+        return errors.TransportTimeout(f"no complete answer within the check deadline ({deadline_s:.3g} s)")
     if isinstance(exc, httpx.ConnectTimeout):
-        return Reason.CONNECT, f"connect to {host} timed out after {timeout_s:g} s"
+        return errors.ConnectError(f"connect to {host} timed out after {timeout_s:g} s")
     if isinstance(exc, httpx.ReadTimeout):
-        return Reason.TIMEOUT, f"no data for {timeout_s:g} s (read timeout)"
+        return errors.TransportTimeout(f"no data for {timeout_s:g} s (read timeout)")
     if isinstance(exc, httpx.TimeoutException):
-        return Reason.TIMEOUT, f"{type(exc).__name__} after {timeout_s:g} s"
+        return errors.TransportTimeout(f"{type(exc).__name__} after {timeout_s:g} s")
     if isinstance(exc, httpx.TooManyRedirects):
-        return Reason.PROTOCOL, "redirect loop (more than 5 redirects)"
+        return errors.RedirectLoop("redirect loop (more than 5 redirects)")
     chain = list(_causes(exc))
     if isinstance(exc, httpx.ConnectError) or any(isinstance(c, (ConnectionRefusedError, socket.gaierror)) for c in chain):
         for cause in chain:
             if isinstance(cause, socket.gaierror):
-                return Reason.DNS, f"cannot resolve {host.rsplit(':', 1)[0]} ({cause.strerror or cause})"
+                return errors.DnsError(f"cannot resolve {host.rsplit(':', 1)[0]} ({cause.strerror or cause})")
             if isinstance(cause, ssl.SSLCertVerificationError):
-                return Reason.TLS, f"certificate verification failed: {cause.verify_message or cause.reason}"
+                return errors.CertificateError(f"certificate verification failed: {cause.verify_message or cause.reason}")
             if isinstance(cause, ssl.SSLError):
-                return Reason.TLS, f"TLS handshake failed: {cause.reason or cause}"
+                return errors.TlsError(f"TLS handshake failed: {cause.reason or cause}")
             if isinstance(cause, ConnectionRefusedError):
-                return Reason.CONNECT, f"connection refused by {host}"
-        return Reason.CONNECT, f"cannot connect to {host}: {_text(exc)}"
+                return errors.ConnectError(f"connection refused by {host}")
+        return errors.ConnectError(f"cannot connect to {host}: {_text(exc)}")
     for cause in chain:
         if isinstance(cause, ssl.SSLError):
-            return Reason.TLS, f"TLS error: {cause.reason or cause}"
+            return errors.TlsError(f"TLS error: {cause.reason or cause}")
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return Reason.PROTOCOL, f"unsupported URL: {_text(exc)}"
+        return errors.UnsupportedUrl(f"unsupported URL: {_text(exc)}")
     if isinstance(exc, httpx.RemoteProtocolError):
-        return Reason.PROTOCOL, f"bad HTTP from server: {_text(exc)}"
+        return errors.ProtocolError(f"bad HTTP from server: {_text(exc)}")
     if isinstance(exc, httpx.DecodingError):
-        return Reason.PROTOCOL, f"body could not be decoded: {_text(exc)}"
+        return errors.BadEncoding(f"body could not be decoded: {_text(exc)}")
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, ConnectionResetError)):
-        return Reason.PROTOCOL, f"connection reset or broken mid-exchange: {_text(exc)}"
-    return Reason.PROTOCOL, f"{type(exc).__name__}: {_text(exc)}"
+        return errors.ConnectionBroken(f"connection reset or broken mid-exchange: {_text(exc)}")
+    return errors.ProtocolError(f"{type(exc).__name__}: {_text(exc)}")
 
 
 def _text(exc: BaseException) -> str:

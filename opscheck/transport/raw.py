@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import Self
 from urllib.parse import urlsplit
 
+from opscheck.transport.errors import (CertificateError, ConnectError, ConnectionBroken, DnsError, NotHttp, ProtocolError,
+                                       TlsError, TransportError, TransportTimeout)
+
 MAX_HEAD = 64 * 1024          # status line + headers (and a chunked body's trailers), bytes
 MAX_BODY = 1024 * 1024        # read and discarded; beyond it the read stops and the connection is closed
 _READ = 64 * 1024
@@ -35,12 +38,9 @@ _PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_pro
 _DEFAULT_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "opscheck-sampler"))
 
 
-class RawHTTPError(Exception):
-    """A transport failure; `kind` is one of "connect", "dns", "tls", "timeout", "protocol"."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+# This client raises the transport tree's classes (opscheck.transport.errors); RawHTTPError is the
+# name its callers and tests have always caught. `kind` is the class's reason value ("connect", ...).
+RawHTTPError = TransportError
 
 
 class _Stale(Exception):
@@ -232,8 +232,9 @@ class Pool:
                       timeout_s: float, timings: Timings | None = None) -> Response:
         """Send one bodiless request and read the whole answer, all within timeout_s.
 
-        Raises RawHTTPError (kind "connect", "dns", "timeout" or "protocol"); ValueError for a
-        request this client cannot send."""
+        Raises the transport tree's errors (opscheck.transport.errors: DnsError, ConnectError,
+        TlsError/CertificateError, TransportTimeout, ProtocolError and its subclasses); ValueError
+        for a request this client cannot send."""
         if self._closed:
             raise RuntimeError("pool is closed")
         target = self.target if url is None else parse_url(url)
@@ -263,14 +264,14 @@ class Pool:
                         self._busy.discard(conn)
                         if method.upper() in _IDEMPOTENT:
                             continue  # the server closed it while idle: the request never reached it
-                        raise RawHTTPError("protocol", "server closed the kept-alive connection") from None
+                        raise ConnectionBroken("server closed the kept-alive connection") from None
                     except BaseException:
                         conn.abort()
                         self._busy.discard(conn)
                         raise
                     return response
         except TimeoutError:
-            raise RawHTTPError("timeout", f"no complete answer within {timeout_s:g} s") from None
+            raise TransportTimeout(f"no complete answer within {timeout_s:g} s") from None
 
     async def _acquire(self, timings: Timings) -> tuple[_Conn, bool]:
         while self._idle:
@@ -293,7 +294,7 @@ class Pool:
                 failure = exc
         else:
             cause = (failure.strerror or failure) if failure is not None else "no address"
-            raise RawHTTPError("connect", f"cannot connect to {self.target.authority}: {cause}")
+            raise ConnectError(f"cannot connect to {self.target.authority}: {cause}")
         timings.connect_done = loop.time()
         self.opened += 1
         sock = writer.get_extra_info("socket")
@@ -308,10 +309,10 @@ class Pool:
                 await writer.start_tls(self.ssl_context, server_hostname=self.target.host)
             except ssl.SSLCertVerificationError as exc:
                 writer.transport.abort()
-                raise RawHTTPError("tls", f"certificate verification failed: {exc.verify_message or exc.reason}") from None
+                raise CertificateError(f"certificate verification failed: {exc.verify_message or exc.reason}") from None
             except (ssl.SSLError, OSError) as exc:
                 writer.transport.abort()
-                raise RawHTTPError("tls", f"TLS handshake with {self.target.authority} failed: "
+                raise TlsError(f"TLS handshake with {self.target.authority} failed: "
                                           f"{getattr(exc, 'reason', None) or exc.strerror or exc}") from None
             except BaseException:  # cancelled or timed out mid-handshake: the socket goes with it
                 writer.transport.abort()
@@ -330,12 +331,12 @@ class Pool:
             try:
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
-                raise RawHTTPError("dns", f"cannot resolve {host}: {exc.strerror or exc}") from None
+                raise DnsError(f"cannot resolve {host}: {exc.strerror or exc}") from None
             except UnicodeError:
-                raise RawHTTPError("dns", f"cannot resolve {host}: not a valid host name") from None
+                raise DnsError(f"cannot resolve {host}: not a valid host name") from None
         addresses = list(dict.fromkeys((int(family), str(sockaddr[0])) for family, _, _, _, sockaddr in infos))
         if not addresses:
-            raise RawHTTPError("dns", f"cannot resolve {host}: no addresses")
+            raise DnsError(f"cannot resolve {host}: no addresses")
         return addresses
 
     def _release(self, conn: _Conn) -> None:
@@ -358,19 +359,19 @@ class Pool:
                 except asyncio.IncompleteReadError as exc:
                     if reused and not exc.partial:
                         raise _Stale from None
-                    raise RawHTTPError("protocol", _not_http(exc.partial, len(exc.partial))
-                                       or "server closed the connection without a complete answer") from None
+                    raise _garbled(exc.partial, len(exc.partial), ConnectionBroken,
+                                   "server closed the connection without a complete answer") from None
                 except asyncio.LimitOverrunError as exc:
                     head = await reader.read(64)  # still buffered: returns at once
-                    raise RawHTTPError("protocol", _not_http(head, max(exc.consumed, len(head)))
-                                       or f"response head larger than {MAX_HEAD} bytes") from None
+                    raise _garbled(head, max(exc.consumed, len(head)), ProtocolError,
+                                   f"response head larger than {MAX_HEAD} bytes") from None
                 version, status, reason, headers = _parse_head(raw)
                 if status >= 200 or status == 101:
                     break
             else:
-                raise RawHTTPError("protocol", "too many interim (1xx) answers")
+                raise ProtocolError("too many interim (1xx) answers")
             if status == 101:
-                raise RawHTTPError("protocol", "server switched protocols")
+                raise ProtocolError("server switched protocols")
             timings.headers = loop.time()
             keep_alive, framing, length = _framing(version, status, method, headers)
             if framing == "length":
@@ -384,9 +385,9 @@ class Pool:
         except ConnectionError as exc:
             if reused and timings.headers is None and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
                 raise _Stale from None  # reset instead of closed: same story, the request did not land
-            raise RawHTTPError("protocol", f"connection lost: {exc.strerror or exc}") from None
+            raise ConnectionBroken(f"connection lost: {exc.strerror or exc}") from None
         except OSError as exc:
-            raise RawHTTPError("protocol", f"connection lost: {exc}") from None
+            raise ConnectionBroken(f"connection lost: {exc}") from None
         if keep_alive and not truncated:
             self._release(conn)
         else:
@@ -401,7 +402,7 @@ class Pool:
                 return count, True
             data = await reader.read(min(length - count, _READ))
             if not data:
-                raise RawHTTPError("protocol", f"body ended after {count} of {length} bytes")
+                raise ConnectionBroken(f"body ended after {count} of {length} bytes")
             count += len(data)
         return count, False
 
@@ -421,7 +422,7 @@ class Pool:
             line = await _line(reader)
             size_text = line.split(b";", 1)[0].strip()
             if not size_text or len(size_text) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size_text):
-                raise RawHTTPError("protocol", f"bad chunk size line {line[:40]!r}")
+                raise ProtocolError(f"bad chunk size line {line[:40]!r}")
             size = int(size_text, 16)
             if size == 0:
                 trailers = 0
@@ -431,27 +432,27 @@ class Pool:
                         return count, False
                     trailers += len(trailer) + 2
                     if trailers > MAX_HEAD:
-                        raise RawHTTPError("protocol", "chunked trailers too large")
+                        raise ProtocolError("chunked trailers too large")
             left = size
             while left:
                 if count > self.max_body:
                     return count, True
                 data = await reader.read(min(left, _READ))
                 if not data:
-                    raise RawHTTPError("protocol", "connection closed inside a chunk")
+                    raise ConnectionBroken("connection closed inside a chunk")
                 left -= len(data)
                 count += len(data)
             if await _line(reader):
-                raise RawHTTPError("protocol", "chunk not followed by CRLF")
+                raise ProtocolError("chunk not followed by CRLF")
 
 
 async def _line(reader: asyncio.StreamReader) -> bytes:
     try:
         return (await reader.readuntil(b"\r\n"))[:-2]
     except asyncio.IncompleteReadError:
-        raise RawHTTPError("protocol", "connection closed inside a chunked body") from None
+        raise ConnectionBroken("connection closed inside a chunked body") from None
     except asyncio.LimitOverrunError:
-        raise RawHTTPError("protocol", "chunk line too long") from None
+        raise ProtocolError("chunk line too long") from None
 
 
 def _parse_head(raw: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
@@ -460,17 +461,17 @@ def _parse_head(raw: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
     parts = status_line.split(b" ", 2)
     if (len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or len(parts[1]) != 3
             or not parts[1].isdigit()):
-        raise RawHTTPError("protocol", _not_http(raw, len(raw)) or f"not an HTTP/1.x status line: {status_line[:60]!r}")
+        raise _garbled(raw, len(raw), NotHttp, f"not an HTTP/1.x status line: {status_line[:60]!r}")
     version = parts[0].decode("ascii")
     status = int(parts[1])
     if status < 100:
-        raise RawHTTPError("protocol", f"bad status {status}")
+        raise ProtocolError(f"bad status {status}")
     reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not name or not set(name) <= _TOKEN:  # also rejects obsolete line folding
-            raise RawHTTPError("protocol", f"bad header line {line[:60]!r}")
+            raise ProtocolError(f"bad header line {line[:60]!r}")
         headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
     return version, status, reason, headers
 
@@ -497,12 +498,18 @@ def _framing(version: str, status: int, method: str, headers: list[tuple[str, st
         return False, "eof", 0
     if lengths:
         if len(lengths) != 1:
-            raise RawHTTPError("protocol", "conflicting Content-Length values")
+            raise ProtocolError("conflicting Content-Length values")
         text = lengths.pop()
         if not text.isdigit() or len(text) > 18:
-            raise RawHTTPError("protocol", f"bad Content-Length {text[:20]!r}")
+            raise ProtocolError(f"bad Content-Length {text[:20]!r}")
         return keep_alive, "length", int(text)
     return False, "eof", 0
+
+
+def _garbled(head: bytes, total: int, otherwise: type[TransportError], message: str) -> TransportError:
+    """NotHttp naming the bytes when they cannot begin an HTTP response, else `otherwise(message)`."""
+    text = _not_http(head, total)
+    return NotHttp(text) if text is not None else otherwise(message)
 
 
 def _not_http(head: bytes, total: int) -> str | None:

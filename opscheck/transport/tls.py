@@ -18,21 +18,13 @@ from typing import Literal
 
 from cryptography import x509
 
+from opscheck.transport.errors import ConnectError, DnsError, TlsError, TransportTimeout
+
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
 _NAME_MISMATCH_CODES = {62, 64}
 _PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _US_PER_DAY = 86_400 * 1_000_000
 
-TlsErrorReason = Literal["dns", "connect", "timeout", "tls"]
-
-
-class TlsError(Exception):
-    """No handshake to judge: `reason` is one of opscheck's reasons, `message` one line."""
-
-    def __init__(self, reason: TlsErrorReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: TlsErrorReason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,12 @@ class Finding:
 
 def inspect_tls(host: str, port: int = 443, *, server_hostname: str | None = None, ca_file: str | None = None,
                 timeout_s: float = 5.0) -> TlsReport:
-    """Handshake with host:port and report on the certificate; raises TlsError when no handshake happens.
+    """Handshake with host:port and report on the certificate; raises a TransportError when no handshake happens.
+
+    Errors (opscheck.transport.errors, each with its `reason` and a one-line `message`): DnsError,
+    ConnectError (refused, failed, or the connect timed out), TransportTimeout (no handshake in
+    time), TlsError (the handshake failed). A rejected certificate is not an error: it is read
+    with a second handshake and reported.
 
     Each network wait (connect, handshake) is bounded by `timeout_s`; with two handshakes the call
     takes at most about 4 * timeout_s (name resolution is left to the system resolver's own bounds).
@@ -150,18 +147,18 @@ def hostname_matches(name: str, san: tuple[str, ...]) -> bool:
 
 def _handshake(host: str, port: int, name: str, context: ssl.SSLContext,
                timeout_s: float) -> tuple[str | None, str | None, bytes | None]:
-    """One connect + handshake; certificate rejections propagate, everything else becomes a TlsError."""
+    """One connect + handshake; certificate rejections propagate, everything else becomes a TransportError."""
     where = _where(host, port)
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
     except socket.gaierror as exc:
-        raise TlsError("dns", f"cannot resolve {host}: {exc.strerror or exc}") from exc
+        raise DnsError(f"cannot resolve {host}: {exc.strerror or exc}") from exc
     except ConnectionRefusedError as exc:
-        raise TlsError("connect", f"connect to {where} refused") from exc
+        raise ConnectError(f"connect to {where} refused") from exc
     except TimeoutError as exc:
-        raise TlsError("connect", f"connect to {where} timed out after {timeout_s:g} s") from exc
+        raise ConnectError(f"connect to {where} timed out after {timeout_s:g} s") from exc
     except OSError as exc:
-        raise TlsError("connect", f"connect to {where} failed: {_one_line(exc.strerror or str(exc))}") from exc
+        raise ConnectError(f"connect to {where} failed: {_one_line(exc.strerror or str(exc))}") from exc
     # `with sock` covers a failing wrap_socket; once wrapped, the SSL socket owns the descriptor.
     # Python sends no SNI for an IP name and checks it against IP SANs instead.
     with sock, context.wrap_socket(sock, server_hostname=name, do_handshake_on_connect=False) as tls:
@@ -171,12 +168,12 @@ def _handshake(host: str, port: int, name: str, context: ssl.SSLContext,
         except ssl.SSLCertVerificationError:
             raise
         except TimeoutError as exc:
-            raise TlsError("timeout", f"no TLS handshake from {where} within {timeout_s:g} s") from exc
+            raise TransportTimeout(f"no TLS handshake from {where} within {timeout_s:g} s") from exc
         except ssl.SSLError as exc:
-            raise TlsError("tls", f"TLS handshake with {where} failed: {_one_line(exc.reason or str(exc))}") from exc
+            raise TlsError(f"TLS handshake with {where} failed: {_one_line(exc.reason or str(exc))}") from exc
         except OSError as exc:
             detail = _one_line(exc.strerror or type(exc).__name__)
-            raise TlsError("tls", f"TLS handshake with {where} failed: {detail}") from exc
+            raise TlsError(f"TLS handshake with {where} failed: {detail}") from exc
         cipher = tls.cipher()
         return tls.version(), cipher[0] if cipher else None, tls.getpeercert(binary_form=True)
 
