@@ -30,7 +30,6 @@ import asyncio
 import gc
 import importlib
 import importlib.util
-import itertools
 import math
 import os
 import ssl
@@ -46,6 +45,7 @@ import httpx
 
 from opscheck.transport import errors as transport_errors
 from opscheck.transport import raw as rawhttp
+from opscheck.measure.stats import percentile  # re-exported: callers import it from here too
 
 try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
     importlib.import_module("anyio._backends._asyncio")
@@ -115,20 +115,6 @@ class Stats:
     tls_p50_ms: float | None      # over the new connections' handshakes (https)
     achieved_rate: float | None  # (sends - 1) / (last send - first send): the send rate actually achieved
     duration_s: float
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks, rank = q * (n - 1): numpy's default, k6's method."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    if not 0 <= q <= 1:
-        raise ValueError(f"q must be in [0, 1], got {q!r}")
-    if any(a > b for a, b in itertools.pairwise(sorted_values)):
-        raise ValueError("values must be sorted ascending")  # a silent wrong answer is worse
-    rank = q * (len(sorted_values) - 1)
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
 
 
 def summarize(samples: Sequence[Sample], expect_status: Collection[int], requested: int, duration_s: float) -> Stats:
