@@ -11,6 +11,8 @@ budget is broken too, the reason is `errors`, the fault that was measured.
 The sampler has its own client, so the run's memo of unreachable origins is consulted here: a
 target already found refusing connections or not resolving is not sampled again, and one the
 sampler finds so is recorded for the checks after it.
+
+The runbook sentence it serves: "p95 latency of /api/items under 300 ms, error rate under 1 %".
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from opscheck.measure.bands import to_decimal
-from opscheck.evidence.kinds import Evidence
+from opscheck.evidence.kinds import Evidence, SampleSummary
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.config.profile import MUTATING_METHODS, Builder, Case, status_set
 from opscheck.transport.target import CheckHttp
@@ -31,6 +33,10 @@ LATENCY_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "tt
 
 @dataclass(frozen=True)
 class SloCase(Case):
+    """One `slo:` entry: what to sample (method, path, `requests` or `duration_s` seconds, open loop at
+    `rate_per_s` or closed loop at `concurrency`) and its budgets: `fail` and `warn` map a key
+    (`p95_ms`, `ttfb_p95_ms`, ..., in milliseconds; `max_error_ratio`, 0..1) to an exact Decimal."""
+
     method: str = "GET"
     path: str = "/"
     requests: int | None = None
@@ -45,6 +51,12 @@ class SloCase(Case):
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
+    """One SloCase per `slo:` entry, e.g. `{name: items, path: /api/items, requests: 200, concurrency: 4,
+    p95_ms: 300, max_error_ratio: 0.01, warn: {p95_ms: 200}}`.
+
+    Needs exactly one of `requests` and `duration_s`, at most one of `rate_per_s` and `concurrency`,
+    and at least one threshold; an open loop planned longer than the sampler's limit is refused.
+    """
     cases: list[SloCase] = []
     for index, entry in enumerate(entries):
         path = ("slo", index)
@@ -84,6 +96,13 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[SloCase]:
 
 
 def run(case: SloCase, http: CheckHttp) -> None:
+    """Sample the endpoint (open or closed loop) with the sampler's own client and judge the figures.
+
+    Raises CheckFailed with `latency` (a percentile, max, mean or TTFB p95 over its budget, in ms),
+    `errors` (error ratio over `max_error_ratio`), `no_data` (no answer with an expected status for
+    a latency budget), `timeout` (fewer samples than asked for) or a transport reason when nothing
+    answered; CheckDegraded inside a `warn:` band. Refuses a writing method on a read-only target.
+    """
     from opscheck.measure.sampler import planned_requests, run_closed_loop, run_open_loop, summarize, tally
 
     http.guard(case.method, case.path)  # the sampler sends without CheckHttp.request: the read-only rule here too
@@ -137,7 +156,7 @@ def _not_sampled_when_known_down(case: SloCase, http: CheckHttp, url: str) -> No
 
 
 def _remember_unreachable(case: SloCase, http: CheckHttp, url: str, samples: list[Any], stats: Any,
-                          evidence: Evidence) -> None:
+                          evidence: SampleSummary) -> None:
     """A run that never got an answer and met a refusal or a failed lookup marks the origin down."""
     from opscheck.measure.sampler import UNREACHABLE
 
@@ -157,7 +176,7 @@ def _remember_unreachable(case: SloCase, http: CheckHttp, url: str, samples: lis
         http.client.on_unreachable(origin, failure)
 
 
-def judge(case: SloCase, stats: Any, evidence: Evidence | None, transport_errors: Counter[str] | None = None,
+def judge(case: SloCase, stats: Any, evidence: SampleSummary | None, transport_errors: Counter[str] | None = None,
           answers: Mapping[str, int] | None = None) -> None:
     """Raise CheckFailed / CheckDegraded for the first band `stats` (a sampler.Stats) breaks.
 
@@ -266,21 +285,25 @@ def _stats_dict(stats: Any, answers: Mapping[str, int] | None = None) -> dict[st
     return out
 
 
-def _evidence(case: SloCase, http: CheckHttp, samples: list[Any], stats: Any, mode: str) -> Evidence:
+def _evidence(case: SloCase, http: CheckHttp, samples: list[Any], stats: Any, mode: str) -> SampleSummary:
     statuses = Counter(str(s.status) if s.status is not None else (s.error or "?") for s in samples)
-    evidence = Evidence(method=case.method, url=http.client.redactor.url(http.target.url(case.path)),
-                        request_id="(sampled)", elapsed_ms=stats.p50_ms)
-    evidence.body_excerpt = (f"{mode}: n={stats.n} of {stats.requested}, answers {dict(statuses)}, "
-                             f"latency over the {stats.n_ok} with an expected status: "
-                             f"p50 {_ms(stats.p50_ms)}, p95 {_ms(stats.p95_ms)}, p99 {_ms(stats.p99_ms)}, "
-                             f"max {_ms(stats.max_ms)}, ttfb p50 {_ms(stats.ttfb_p50_ms)} p95 {_ms(stats.ttfb_p95_ms)}, "
-                             f"{stats.connects} new connections (DNS p50 {_ms(stats.dns_p50_ms)}, "
-                             f"connect p50 {_ms(stats.connect_p50_ms)}, "
-                             f"TLS p50 {_ms(stats.tls_p50_ms)}), "
-                             f"rate {stats.achieved_rate or 0:.1f}/s over {stats.duration_s:.2f} s")
+    evidence = SampleSummary(
+        method=case.method, url=http.client.redactor.url(http.target.url(case.path)), mode=mode,
+        n=stats.n, requested=stats.requested, n_ok=stats.n_ok,
+        statuses=dict(sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0]))),
+        percentiles={key: getattr(stats, key) for key in
+                     ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "ttfb_p50_ms", "ttfb_p95_ms")},
+        details={"connects": stats.connects, "dns_p50_ms": _round(stats.dns_p50_ms),
+                 "connect_p50_ms": _round(stats.connect_p50_ms), "tls_p50_ms": _round(stats.tls_p50_ms),
+                 "achieved_rate_per_s": _round(stats.achieved_rate), "duration_s": round(stats.duration_s, 3)})
     http.evidence.append(evidence)
     return evidence
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+
+
+Case = SloCase  # the family protocol's name for this module's case type
