@@ -43,7 +43,8 @@ def expect_status(response: Response, expected: tuple[int, ...], label: str, det
         return
     want = " or ".join(map(str, expected))
     suffix = f"; {detail}" if detail else ""
-    raise CheckFailed(Reason.STATUS, f"{label}: status {response.status}, expected {want}{suffix}", response.evidence)
+    raise CheckFailed(Reason.STATUS, f"{label}: status {response.status}, expected {want}{suffix}", response.evidence,
+                      observed=response.status, limit=want, unit="status")
 
 
 def check_expect(response: Response, expect: Expect, label: str) -> None:
@@ -68,7 +69,8 @@ def check_expect(response: Response, expect: Expect, label: str) -> None:
             raise CheckFailed(Reason.BODY, f"{label}: {mismatch}", response.evidence)
     if expect.max_ms is not None and response.elapsed_ms > expect.max_ms:
         raise CheckFailed(
-            Reason.LATENCY, f"{label}: answered in {response.elapsed_ms:.1f} ms, budget {expect.max_ms:g} ms", response.evidence
+            Reason.LATENCY, f"{label}: answered in {response.elapsed_ms:.1f} ms, budget {expect.max_ms:g} ms", response.evidence,
+            observed=response.elapsed_ms, limit=expect.max_ms, unit="ms",
         )
 
 

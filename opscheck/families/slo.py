@@ -205,11 +205,23 @@ def judge(case: SloCase, stats: Any, evidence: SampleSummary | None, transport_e
     fails = _breaches(case.fail, stats)
     if fails:
         reason = _reason(fails)
-        raise CheckFailed(reason, f"{label}: {'; '.join(_texts(fails, unmeasured))} {context}", evidence)
+        raise CheckFailed(reason, f"{label}: {'; '.join(_texts(fails, unmeasured))} {context}", evidence,
+                          **_facts(case.fail, stats, fails))
     warns = _breaches(case.warn, stats)
     if warns:
         raise CheckDegraded(_reason(warns), f"{label}: {'; '.join(_texts(warns, unmeasured))} (warning band) {context}",
-                            evidence)
+                            evidence, **_facts(case.warn, stats, warns))
+
+
+def _facts(limits: Mapping[str, Decimal], stats: Any, breaches: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """observed/limit/unit of the breach the reason names: the error ratio first, else the first
+    latency band measured (ms); none when no band was measured (`no_data`)."""
+    keys = [key for key, text in breaches if text is not None]
+    if "max_error_ratio" in keys:
+        return {"observed": stats.error_ratio, "limit": limits["max_error_ratio"], "unit": "ratio"}
+    if keys:
+        return {"observed": Decimal(repr(getattr(stats, keys[0]))), "limit": limits[keys[0]], "unit": "ms"}
+    return {}
 
 
 def _context(stats: Any) -> str:
