@@ -104,4 +104,4 @@ def test_without_a_profile_the_plugin_imports_only_its_own_small_modules(tmp_pat
 
     added = modules() - modules("-p", "no:opscheck")
     assert added == {"opscheck", "opscheck.plugin", "opscheck.outcome", "opscheck.families", "opscheck.families.registry",
-                     "opscheck.config", "opscheck.config.discovery"}
+                     "opscheck.plugin.fixtures", "opscheck.config", "opscheck.config.discovery"}

@@ -312,11 +312,11 @@ class FakeBuilder:
 
 
 def test_an_absurd_bound_is_a_problem_at_its_own_key(tmp_path: Any) -> None:
-    from opscheck.families import data
+    from opscheck.families import freshness, thresholds
 
     b = FakeBuilder(tmp_path)
-    assert list(data.build_thresholds([{"name": "t", "file": "x.json", "field": "v", "critical": "1e999999999"}], b)) == []
-    assert list(data.build_freshness([{"name": "f", "file": "x.json", "field": "t", "fail_after": "1e999999999"}], b)) == []
+    assert list(thresholds.build([{"name": "t", "file": "x.json", "field": "v", "critical": "1e999999999"}], b)) == []
+    assert list(freshness.build([{"name": "f", "file": "x.json", "field": "t", "fail_after": "1e999999999"}], b)) == []
     assert [path for path, _ in b.problems] == [("thresholds", 0, "critical"), ("freshness", 0, "fail_after")]
     assert all(cause.startswith("number out of range: 1e999999999") for _, cause in b.problems)
 
@@ -328,17 +328,17 @@ def test_a_future_stamp_passes_only_within_the_clock_skew(tmp_path: Any, ahead: 
                                                           outcome: str) -> None:
     from types import SimpleNamespace
 
-    from opscheck.families import data
+    from opscheck.families import freshness
 
     now = datetime(2024, 5, 1, 12, tzinfo=UTC)
     (tmp_path / "s.json").write_text(json.dumps({"finished_at": (now + ahead).isoformat()}))
     entry = {"name": "f", "file": "s.json", "field": "finished_at", "fail_after": "12h"}
     if skew:
         entry["max_clock_skew"] = skew
-    [case] = data.build_freshness([entry], FakeBuilder(tmp_path))
+    [case] = freshness.build([entry], FakeBuilder(tmp_path))
     http = SimpleNamespace(client=SimpleNamespace(settings=SimpleNamespace(max_body_bytes=1 << 20)))
     try:
-        data.run(case, http, now=now)  # type: ignore[arg-type]
+        freshness.run(case, http, now=now)  # type: ignore[arg-type]
         got = "passed"
     except CheckFailed as exc:
         assert exc.reason is Reason.STALE

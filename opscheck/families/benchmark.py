@@ -5,6 +5,9 @@ a baseline results.json by more than the allowed percentage.
 pytest-benchmark times every call, whatever it answered. Only the rounds answered with an expected
 status are judged and recorded: a round with another status fails the check (`errors`, with the
 error ratio and the figures of the good rounds), and no good round at all fails it as `no_data`.
+
+The runbook sentence it serves: "GET /api/items: mean under 50 ms, p95 under 120 ms, and no more than
+20 % slower than the last release".
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from opscheck.measure.bands import to_decimal
+from opscheck.evidence.kinds import SampleSummary
 from opscheck.files import RESULTS_LIMIT, read_bounded
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.config.profile import MUTATING_METHODS, Builder, Case, status_set
@@ -25,6 +29,10 @@ from opscheck.transport.target import CheckHttp
 
 @dataclass(frozen=True)
 class BenchCase(Case):
+    """One `benchmark:` entry: the request to time, `rounds` timed after `warmup_rounds`, the statuses
+    that count, budgets `mean_ms`/`p95_ms` (milliseconds) and `max_regression_pct` (percent) against
+    a --baseline results.json."""
+
     method: str = "GET"
     path: str = "/"
     rounds: int = 30
@@ -36,6 +44,7 @@ class BenchCase(Case):
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
+    """One BenchCase per entry, e.g. `{name: items, path: /api/items, rounds: 30, mean_ms: 50, p95_ms: 120}`."""
     cases: list[BenchCase] = []
     for index, entry in enumerate(entries):
         path = ("benchmark", index)
@@ -53,7 +62,15 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
     yield from cases
 
 
-def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None = None) -> None:
+def run(case: BenchCase, http: CheckHttp, *, benchmark: Any, baseline: Path | None = None) -> None:
+    """Time the request with pytest-benchmark (`benchmark`, its fixture) and judge the good rounds.
+
+    `baseline` is the --baseline results.json, or None. Raises CheckFailed with `status` (the first
+    answer has an unexpected status), `errors` (some rounds answered another status), `no_data` (no
+    timing, or no good round), `latency` (mean or p95 over budget, or regressed past
+    `max_regression_pct` against the baseline; an unreadable baseline too) or `error` (timings and
+    answers do not pair up).
+    """
     from opscheck.measure.sampler import describe_tally, percentile
 
     label = f"{case.method} {http.client.redactor.url(case.path)}"  # also the plot's title: no credential in it
@@ -63,7 +80,8 @@ def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None 
     first = http.request(case.method, case.path)  # recorded once as evidence; the rounds are not
     expected = " or ".join(map(str, case.expect_status))
     if first.status not in case.expect_status:
-        raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected {expected}", first.evidence)
+        raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected {expected}", first.evidence,
+                          observed=first.status, limit=expected, unit="status")
     statuses: list[int] = []
 
     def once() -> None:
@@ -96,6 +114,9 @@ def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None 
     http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} (pytest-benchmark, {n_total} rounds{scope})",
                              "latencies_ms": timings, "stats": measured,
                              "thresholds": {k: float(v) for k, v in (("mean budget", case.mean_ms), ("p95 budget", case.p95_ms)) if v is not None}})
+    http.evidence.append(SampleSummary(
+        method=case.method, url=first.evidence.url, mode="pytest-benchmark", n=n_total, requested=case.rounds, n_ok=n_ok,
+        statuses=answers, percentiles={k: measured.get(k) for k in ("mean_ms", "p95_ms", "max_ms")}))
     if not timings:
         raise CheckFailed(Reason.NO_DATA, f"{label}: no answer with an expected status ({expected}) among "
                           f"{n_total} rounds: {describe_tally(answers)}", first.evidence)
@@ -107,10 +128,15 @@ def run(case: BenchCase, http: CheckHttp, benchmark: Any, baseline: Path | None 
             f" ({'; '.join(breaches)})" if breaches else "")
         raise CheckFailed(Reason.ERRORS, f"{label}: {bad} of {n_total} rounds answered another status than {expected} "
                           f"({describe_tally({k: v for k, v in answers.items() if int(k) not in case.expect_status})}; "
-                          f"errors {ratio}){latency}", first.evidence)
+                          f"errors {ratio}){latency}", first.evidence,
+                          observed=Decimal(bad) / Decimal(n_total), limit=Decimal(0), unit="ratio")
     breaches += _regressions(case, baseline, mean, p95)
     if breaches:
-        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(breaches)} (n={n_total}, errors 0 %)", first.evidence)
+        over = [(value, limit) for value, limit in ((mean, case.mean_ms), (p95, case.p95_ms))
+                if limit is not None and Decimal(repr(value)) > limit]  # a regression alone has no absolute limit
+        facts = dict(observed=Decimal(repr(over[0][0])), limit=over[0][1], unit="ms") if over else {}
+        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(breaches)} (n={n_total}, errors 0 %)", first.evidence,
+                          **facts)
 
 
 def _raw_timings(benchmark: Any) -> list[float]:
@@ -136,3 +162,6 @@ def _regressions(case: BenchCase, baseline: Path | None, mean: float, p95: float
             found.append(f"{key.removesuffix('_ms')} regressed {change.quantize(Decimal('0.1'))} % vs baseline "
                          f"({old[key]:.1f} -> {now:.1f} ms; allowed {case.max_regression_pct} %)")
     return found
+
+
+Case = BenchCase  # the family protocol's name for this module's case type

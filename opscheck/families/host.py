@@ -1,6 +1,7 @@
 """Host: CPU, memory and disk against bands, and ports that must be listening (and who holds them).
 
-Runs on the service's own machine only, selected with `-m host`.
+Runs on the service's own machine only, selected with `-m host`. The runbook sentences it serves:
+"disk usage below 80 %, critical above 90 %" and "the API listens on port 8000 (uvicorn)".
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ from typing import Any, Iterator
 from opscheck.measure.bands import Band, classify, describe, to_decimal
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.config.profile import Builder, Case
+from opscheck.transport.target import CheckHttp
 
 
 @dataclass(frozen=True)
 class HostCase(Case):
+    """One `host:` resource: `cpu`, `memory` or `disk` (percent used, against `band`) or a `port` that
+    must be listening (on `bind_host` if given, held by a process whose name contains `process`).
+
+    `sample_s` is how long CPU use is sampled, in seconds.
+    """
+
     resource: str = "cpu"  # "cpu", "memory", "disk" or "port"
     band: Band = Band()
     disk_path: str = "/"
@@ -25,6 +33,10 @@ class HostCase(Case):
 
 
 def build(raw: dict[str, Any], b: Builder) -> Iterator[HostCase]:
+    """Cases from `host: {cpu: {warn: 80, critical: 95}, memory: {...}, disk: [{path: /, ...}], ports: [{port: 8000}]}`.
+
+    Check ids: `host::cpu`, `host::memory`, `host::disk:<path>`, `host::port-<n>`; bands in percent.
+    """
     for resource in ("cpu", "memory"):
         if resource in raw:
             entry = raw[resource]
@@ -44,7 +56,13 @@ def _band(entry: dict[str, Any]) -> Band:
     return Band(warn=pick("warn"), critical=pick("critical"))
 
 
-def run(case: HostCase) -> None:
+def run(case: HostCase, http: CheckHttp | None = None) -> None:
+    """Read this machine (`http` is unused: the host family sends no request).
+
+    Raises CheckDegraded (`threshold`) inside a warning band, CheckFailed (`threshold`) past the
+    critical bound or when the value cannot be read, CheckFailed (`connect`) when nothing listens on
+    the port or another process holds it.
+    """
     from opscheck.transport import host as hostinfo
 
     if case.resource == "port":
@@ -61,8 +79,8 @@ def run(case: HostCase) -> None:
         return
     message = f"{label} at {describe(value, case.band, '%')}"
     if level == "warn":
-        raise CheckDegraded(Reason.THRESHOLD, message)
-    raise CheckFailed(Reason.THRESHOLD, message)
+        raise CheckDegraded(Reason.THRESHOLD, message, observed=value, limit=case.band.warn, unit="%")
+    raise CheckFailed(Reason.THRESHOLD, message, observed=value, limit=case.band.critical, unit="%")
 
 
 def _check_port(case: HostCase) -> None:
@@ -77,3 +95,6 @@ def _check_port(case: HostCase) -> None:
     held = ", ".join(f"{o.process or '?'} (pid {o.pid if o.pid is not None else '?'}) on {o.address}" for o in owners)
     if not any(o.process and case.process.lower() in o.process.lower() for o in owners):
         raise CheckFailed(Reason.CONNECT, f"{where} is held by {held}, expected {case.process}")
+
+
+Case = HostCase  # the family protocol's name for this module's case type

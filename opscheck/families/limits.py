@@ -1,7 +1,8 @@
 """Payload limits: oversized bodies and batches are refused, also when chunked; a body at the limit is not.
 
 Bodies are generated as a stream of small chunks, and never much more than the limit is sent:
-a 1 GiB limit costs 1 GiB of traffic, not 1 GiB of memory.
+a 1 GiB limit costs 1 GiB of traffic, not 1 GiB of memory. The runbook sentences it serves:
+"confirm 413 PAYLOAD_TOO_LARGE" and "batch ingest limit blocks oversized list payloads".
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class LimitCase(Case):
+    """One probe of one `limits:` entry: `content-length` or `chunked` (a body of `max_body_bytes` + 1
+    bytes), `at-limit` (exactly `max_body_bytes`, must be accepted; mutating) or `batch` (a list of
+    `max_items` + 1 copies of `item`). `expect` is the refusal (default status 413)."""
+
     probe: str = "content-length"
     method: str = "POST"
     path: str = "/"
@@ -32,6 +37,9 @@ class LimitCase(Case):
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[LimitCase]:
+    """Per entry, e.g. `{name: ingest, path: /api/ingest, max_body_bytes: 1048576, max_items: 500}`,
+    the probes its limits call for; check ids `limits::<name>:<probe>`. An entry with neither limit
+    is a problem at its line."""
     cases: list[LimitCase] = []
     paths = []
     for index, entry in enumerate(entries):
@@ -98,6 +106,12 @@ def _repeat(byte: bytes, count: int) -> Iterator[bytes]:
 
 
 def run(case: LimitCase, http: CheckHttp) -> None:
+    """Send the probe's body (streamed, never held in memory) and judge the answer.
+
+    Raises CheckFailed with `limit` when an oversized body or batch is not refused as `expect` says,
+    or when a body at the limit is refused or crashes the service (5xx); a transport reason when
+    nothing answered.
+    """
     label = f"{case.method} {case.path}"
     if case.probe == "batch":
         assert case.max_items is not None
@@ -113,7 +127,8 @@ def run(case: LimitCase, http: CheckHttp) -> None:
                          chunked=False, length=case.max_body_bytes)
         if response.status in case.expect.status or response.status >= 500:
             raise CheckFailed(Reason.LIMIT, f"{label} with {what}: status {response.status}; "
-                              "a body at the limit must be accepted", response.evidence)
+                              "a body at the limit must be accepted", response.evidence, observed=response.status,
+                              limit=f"not {' or '.join(map(str, case.expect.status))}, below 500", unit="status")
         return
     size = case.max_body_bytes + 1
     chunked = case.probe == "chunked"
@@ -142,8 +157,11 @@ def _expect_refused(case: LimitCase, response: Response, label: str) -> None:
     if response.status not in case.expect.status:
         verdict = "accepted" if response.status < 300 else "answered"
         raise CheckFailed(Reason.LIMIT, f"{label}: {verdict} with status {response.status}, expected {want}",
-                          response.evidence)
+                          response.evidence, observed=response.status, limit=want, unit="status")
     if case.expect.has_json:
         mismatch = json_mismatch(response.json(label), case.expect.json)
         if mismatch:
             raise CheckFailed(Reason.LIMIT, f"{label}: refused with {response.status}, but {mismatch}", response.evidence)
+
+
+Case = LimitCase  # the family protocol's name for this module's case type

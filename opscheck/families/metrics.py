@@ -12,6 +12,9 @@ buckets, each against a threshold and an optional warning band.
   service's own definition of latency (every request it observed).
 - No data (a missing series, a counter at 0 requests, a histogram with 0 observations) fails
   with `no_data`. A body that is not metrics fails with `body`.
+
+The runbook sentence it serves: "the service's own 5xx ratio stays under 1 % and its p95 under 300 ms
+(from /metrics)".
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from opscheck.transport.target import CheckHttp
 
 @dataclass(frozen=True)
 class MetricsCase(Case):
+    """One `metrics:` entry: an error ratio from a counter (`limit` a ratio, 0..1) or a latency
+    quantile from a histogram (`limit` in milliseconds), over the series `match` selects."""
+
     source: str = "/metrics"
     kind: str = "error_ratio"  # or "latency"
     match: Mapping[str, str] = field(default_factory=dict)
@@ -41,6 +47,8 @@ class MetricsCase(Case):
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[MetricsCase]:
+    """One MetricsCase per entry: `{name: errors, max_error_ratio: 0.01}` or
+    `{name: p95, quantile: 0.95, max_ms: 300, warn_ms: 200}`; giving both kinds (or neither) is a problem."""
     cases: list[MetricsCase] = []
     for index, entry in enumerate(entries):
         path = ("metrics", index)
@@ -66,6 +74,12 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[MetricsCase]:
 
 
 def run(case: MetricsCase, http: CheckHttp) -> None:
+    """Read the service's metrics (Prometheus text or JSON) and judge the entry's SLI.
+
+    Raises CheckFailed with `errors` (5xx ratio over its limit), `latency` (the quantile's bucket lies
+    above `max_ms`), `no_data` (series missing or empty, or buckets that cannot decide), `body`
+    (malformed metrics), `status` (the metrics URL did not answer 200); CheckDegraded in the warning band.
+    """
     series, evidence = _series(case, http)
     where = f"{case.source}" + (f" {{{', '.join(f'{k}={v!r}' for k, v in case.match.items())}}}" if case.match else "")
     try:
@@ -113,8 +127,11 @@ def _latency(case: MetricsCase, series: list[Any], where: str, evidence: Any) ->
     text = (f"{where}: {label} lies in {bucket} by the {case.histogram} buckets "
             f"(n={_count(interval.observations)}{scope}; histogram_quantile() would say {estimate_ms} ms)")
     verdict = interval.decide(budget_s)
+    # A histogram gives an interval, not a value: the observed fact is its lower bound ("at least").
+    at_least_ms = None if interval.lower.is_infinite() else interval.lower * 1000
     if verdict == "fail":
-        raise CheckFailed(Reason.LATENCY, f"{text}: over the {case.limit} ms budget", evidence)
+        raise CheckFailed(Reason.LATENCY, f"{text}: over the {case.limit} ms budget", evidence,
+                          observed=at_least_ms, limit=case.limit, unit="ms")
     if verdict == "undecided":
         raise CheckFailed(Reason.NO_DATA, f"{text}: these buckets cannot decide against {case.limit} ms", evidence)
     if case.warn is None:
@@ -122,7 +139,7 @@ def _latency(case: MetricsCase, series: list[Any], where: str, evidence: Any) ->
     warning = interval.decide(case.warn / 1000)
     if warning == "fail":
         raise CheckDegraded(Reason.LATENCY, f"{text}: over the warning band {case.warn} ms (fails above "
-                            f"{case.limit} ms)", evidence)
+                            f"{case.limit} ms)", evidence, observed=at_least_ms, limit=case.warn, unit="ms")
     if warning == "undecided":
         raise CheckDegraded(Reason.NO_DATA, f"{text}: within {case.limit} ms, but these buckets cannot decide "
                             f"against the warning band {case.warn} ms", evidence)
@@ -134,9 +151,10 @@ def _count(value: Decimal) -> str:
 
 def _judge(reason: Reason, value: Decimal, case: MetricsCase, text: str, limit: str, evidence: Any, warn_text: str) -> None:
     if value > case.limit:
-        raise CheckFailed(reason, f"{text} > {limit}", evidence)
+        raise CheckFailed(reason, f"{text} > {limit}", evidence, observed=value, limit=case.limit, unit="ratio")
     if case.warn is not None and value > case.warn:
-        raise CheckDegraded(reason, f"{text} > warning {warn_text} (fails above {limit})", evidence)
+        raise CheckDegraded(reason, f"{text} > warning {warn_text} (fails above {limit})", evidence,
+                            observed=value, limit=case.warn, unit="ratio")
 
 
 def _series(case: MetricsCase, http: CheckHttp) -> tuple[list[Any], Any]:
@@ -157,3 +175,6 @@ def _series(case: MetricsCase, http: CheckHttp) -> tuple[list[Any], Any]:
         raise CheckFailed(Reason.BODY, f"GET {case.source}: {exc}", response.evidence) from None
     http.cache[key] = (series, response.evidence)
     return series, response.evidence
+
+
+Case = MetricsCase  # the family protocol's name for this module's case type

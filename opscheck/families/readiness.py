@@ -1,4 +1,8 @@
-"""Readiness: live and ready probes, the dependencies a not-ready answer names, and --wait-ready."""
+"""Readiness: live and ready probes, the dependencies a not-ready answer names, and --wait-ready.
+
+The runbook sentence it serves: "the service is ready when `/health/ready` answers 200; if not, the
+body names the dependency that is down (database, cache, queue)".
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from opscheck.contract.expect import expect_status
 from opscheck.transport.http import HttpClient
+from opscheck.transport.target import CheckHttp
 from opscheck.jsonvalue import loads
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.config.profile import Builder, Case, status_set
@@ -15,17 +21,34 @@ from opscheck.config.profile import Builder, Case, status_set
 
 @dataclass(frozen=True)
 class ReadinessCase(Case):
+    """One probe of `readiness:`: `live` or `ready`, the URL path it GETs and the statuses that pass."""
+
     path: str = "/health/ready"
     probe: str = "ready"  # "live" or "ready"
     expect_status: tuple[int, ...] = (200,)
 
 
 def build(raw: dict[str, Any], b: Builder) -> Iterator[ReadinessCase]:
+    """Up to two cases from `readiness: {live: /health/live, ready: /health/ready, expect_status: 200}`.
+
+    Check ids are `readiness::live` and `readiness::ready`, each at its own profile line.
+    """
     for probe in ("live", "ready"):
         if probe in raw:
             fields = b.common("readiness", probe, ("readiness",), raw)
             fields.update(field=f"readiness.{probe}", line=b.line(("readiness", probe)))
             yield ReadinessCase(**fields, path=raw[probe], probe=probe, expect_status=status_set(raw.get("expect_status")))
+
+
+def run(case: ReadinessCase, http: CheckHttp) -> None:
+    """GET the probe's path without an API key; pass on one of `expect_status` (default 200).
+
+    Raises CheckFailed with `status` on any other status, naming the dependencies a not-ready body
+    reports down ("status 503, expected 200; down: database"), or a transport reason when nothing
+    answered.
+    """
+    response = http.get(case.path, auth=False)
+    expect_status(response, case.expect_status, f"GET {case.path}", describe_not_ready(response.status, response.text))
 
 
 _HEALTHY = {"ok", "up", "pass", "passed", "healthy", "ready", "true", "green"}
@@ -116,3 +139,6 @@ def not_ready_failure(url: str, result: WaitResult) -> CheckFailed:
         Reason.TIMEOUT,
         f"service not ready after waiting {result.waited_s:.1f} s ({result.polls} polls of {url}); last answer: {result.last}",
     )
+
+
+Case = ReadinessCase  # the family protocol's name for this module's case type

@@ -1,4 +1,9 @@
-"""Auth: each protected route refuses no key and a wrong key, and accepts every configured key."""
+"""Protected routes (family `auth`): each refuses no key and a wrong key, and accepts every configured key.
+
+The runbook sentences it serves: "requests without a valid API key get 401" and "after a key rotation,
+both the old and the new key work". The section is `protected:`; its checks report as family `auth`
+(check ids `auth::<route>:<probe>`, marker `-m auth`), as they always have.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,12 @@ from opscheck.transport.target import CheckHttp, is_mutating
 
 @dataclass(frozen=True)
 class AuthCase(Case):
+    """One probe of one `protected:` route: `no-key`, `wrong-key` or `key-N` (the N-th configured key).
+
+    `expect` is what a valid key gets (default status 200); `refuse` the statuses that count as a
+    refusal for the keyless and wrong-key probes (default 401 or 403).
+    """
+
     probe: str = "no-key"  # "no-key", "wrong-key" or "key-N" (1-based index into the configured keys)
     method: str = "GET"
     path: str = "/"
@@ -24,6 +35,11 @@ class AuthCase(Case):
 
 
 def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[AuthCase]:
+    """Per `protected:` entry (`{name: items, path: /api/items}`): a no-key, a wrong-key and one key-N
+    case per key in the `auth: {keys_env}` variable (at least key-1).
+
+    A profile without `auth:` is a problem at `protected:`. Probes on a writing route are mutating.
+    """
     auth = b.profile.auth
     if auth is None:
         b.problem(("protected",), "protected routes need `auth: {header, keys_env}` to know which key to send")
@@ -52,6 +68,12 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[AuthCase]:
 
 
 def run(case: AuthCase, http: CheckHttp) -> None:
+    """Send the route's request with no key, a random wrong key, or configured key N.
+
+    Raises CheckFailed with `auth` when a refusal probe is not refused (status outside `refuse`) or
+    a key is not accepted (status outside `expect.status`), naming the key by position, never by
+    value. A key-N probe beyond the keys the variable holds is skipped.
+    """
     auth = http.auth
     assert auth is not None
     label = f"{case.method} {case.path}"
@@ -76,3 +98,6 @@ def run(case: AuthCase, http: CheckHttp) -> None:
         want = " or ".join(map(str, case.expect.status))
         raise CheckFailed(Reason.AUTH, f"{label} with key #{index + 1} of {len(auth.keys)} ({auth.keys_env}): "
                           f"status {response.status}, expected {want}", response.evidence)
+
+
+Case = AuthCase  # the family protocol's name for this module's case type
