@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from opscheck.report.svg import MAX_BINS, latency_svg, percentile_curve_svg
+from opscheck.measure.stats import percentile
+from opscheck.report.charts import MAX_BINS, latency_svg, percentile_curve_svg
 
 NS = "{http://www.w3.org/2000/svg}"
 THRESHOLDS = {"p95 budget": 400.0, "p50 budget": 250.0}
@@ -114,6 +115,24 @@ def test_percentile_curve_draws_thresholds_horizontally_over_a_rising_curve() ->
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     assert xs == sorted(xs) and ys == sorted(ys, reverse=True)  # latency rises with percentile
     assert x_tick_labels(root) == ["0", "25", "50", "75", "100"]
+
+
+def test_the_curve_quotes_the_percentiles_a_check_would_report() -> None:
+    # One percentile function (opscheck.measure.stats) for the sampler's figures and the charts:
+    # p95 of [1, 2, 3, 4, 10] is at rank 3.8, 4 + 0.8 * 6 = 8.8; p99 at rank 3.96 is 9.76.
+    data = [10.0, 1.0, 4.0, 2.0, 3.0]
+    assert [percentile(sorted(data), q) for q in (0.5, 0.95, 0.99)] == pytest.approx([3.0, 8.8, 9.76])
+    aria = parse(percentile_curve_svg(data)).get("aria-label")
+    assert "p50 3 ms, p95 8.8 ms, p99 9.76 ms, max 10 ms" in aria
+
+
+def test_the_charts_and_the_sampler_share_one_percentile_function() -> None:
+    from opscheck.measure import sampler
+    from opscheck.report import svg as old_path
+    from opscheck.report.charts import latency
+
+    assert sampler.percentile is percentile and latency.percentile is percentile
+    assert old_path.latency_svg is latency_svg  # the old import path still works
 
 
 # -- text ----------------------------------------------------------------------------------------
