@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from opscheck.evidence.kinds import Evidence
     from opscheck.config.profile import Case, Profile
     from opscheck.plugin.session import RunState
+    from opscheck.results import CheckResult, PhaseResult
     from opscheck.transport.target import CheckHttp, Target
 
 # Heavy imports (httpx, jsonschema, markdown-it) happen only once a profile is found, so pytest
@@ -53,8 +54,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FAMILY_NAMES:
         summary = "; ".join(f.summary for f in FAMILIES.values() if f.name == name)
         config.addinivalue_line("markers", f"{name}: opscheck {name} checks ({summary})")
-    if hasattr(config, "workerinput"):
-        return
+    # pytest-xdist workers configure too: they collect and run the checks, so they need the profile,
+    # the target and the client. Only the controller writes reports (see _enable_reports).
+    worker = _is_worker(config)
     from opscheck.config.discovery import find_profile
 
     path = find_profile(config.getoption("opscheck_profile"), config.rootpath)
@@ -89,9 +91,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if wait is not None and wait > 0 and profile.ready_path is None:
         raise pytest.UsageError(f"{path}: readiness.ready: --wait-ready needs a readiness URL (readiness: {{ready: /health/ready}})")
     report_dir = Path(config.getoption("opscheck_report_dir")) if target is not None else None
-    state = RunState(profile=profile, target=target, redactor=redactor, report_dir=report_dir, wait_ready_s=wait)
+    state = RunState(profile=profile, target=target, redactor=redactor, report_dir=report_dir, wait_ready_s=wait,
+                     worker=worker)
     config.stash[STATE_KEY] = state
-    if target is None:
+    if target is None or worker:
         return
     given = config.getoption("base_url")
     if not given or given.rstrip("/") != target.base_url:
@@ -99,10 +102,45 @@ def pytest_configure(config: pytest.Config) -> None:
         # with the target, and never show the user:password@ that the target no longer holds.
         config.option.base_url = target.base_url
     _enable_reports(config, state)
-    from opscheck.report.html import HtmlHooks
+    config.pluginmanager.register(RecordMerger(state), RecordMerger.name)
+    _register_sinks(config, state)
 
-    if config.pluginmanager.hasplugin("html"):
-        HtmlHooks(state).register(config)
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _register_sinks(config: pytest.Config, state: RunState) -> None:
+    """The controller's sinks, each only when its output is asked for. Order matters at a check's
+    end: report.html renders first (its crash fails the check), junit properties read the result."""
+    from opscheck.report.terminal import TerminalSink
+
+    if config.pluginmanager.hasplugin("html") and getattr(config.option, "htmlpath", None):
+        from opscheck.report.html import HtmlHooks
+
+        html = HtmlHooks(state.run_info(None), state.results, state.redactor,
+                         state.mark_error, functools.partial(_sink_failed, state))
+        html.register(config)
+        state.sinks.append(html)
+    state.sinks.append(TerminalSink())
+    if getattr(config.option, "xmlpath", None):
+        from opscheck.report.junit import JunitProperties
+
+        junit = JunitProperties()
+        config.pluginmanager.register(junit, JunitProperties.name)
+        state.sinks.append(junit)
+
+
+def _sink_failed(state: RunState, message: str) -> None:
+    """A sink could not write its output: the run fails (exit 3) and says why. After results.json
+    was written, it is written again with the exit code the run now ends with."""
+    state.internal_errors.append(message)
+    session = state.session
+    if state.finishing and session is not None:
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        state.exit_code = int(session.exitstatus)
+        state.write_results()
 
 
 def _resolve_target(config: pytest.Config, profile: Profile) -> Target | None:
@@ -178,7 +216,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     state = config.stash.get(STATE_KEY, None)
     if state is None or collection_path.suffix != ".py" or collection_path.parent != _checks_dir():
         return None
-    families = [f for f in FAMILIES.values() if f.module == collection_path.stem]
+    families = [f for f in FAMILIES.values() if f.check_file == collection_path.stem]
     if families and not any(state.profile.cases(f.section) for f in families):
         return True
     return None
@@ -268,6 +306,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     else:
         state.gate_failure = not_ready_failure(state.redactor.text(url), result)
         state.gate_note = state.gate_failure.message
+        state.not_ready = state.redactor.text(state.gate_failure.message)
     if reporter is not None:
         reporter.write_line(f"opscheck: {state.redactor.text(state.gate_note)}")
 
@@ -282,97 +321,9 @@ def _state(request: pytest.FixtureRequest) -> RunState:
     return state
 
 
-def _case_param(request: pytest.FixtureRequest) -> Case:
-    case: Case = request.param
-    state = _state(request)
-    if case.mutating and (state.target is None or not state.target.allow_mutating):
-        env = state.target.environment if state.target else "none"
-        pytest.skip(f"mutating check: environment {env!r} does not allow mutating checks (allow_mutating: true)")
-    return case
-
-
-@pytest.fixture
-def smoke_check(request: pytest.FixtureRequest) -> Case:
-    """The `smoke:` entry this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def readiness_check(request: pytest.FixtureRequest) -> Case:
-    """The `readiness:` probe (live or ready) this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def limits_check(request: pytest.FixtureRequest) -> Case:
-    """The `limits:` probe (content-length, chunked, at-limit or batch) this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def auth_check(request: pytest.FixtureRequest) -> Case:
-    """The `protected:` route and probe (no-key, wrong-key, key-N) this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def headers_check(request: pytest.FixtureRequest) -> Case:
-    """The `headers:` entry this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def schema_check(request: pytest.FixtureRequest) -> Case:
-    """The `schema:` entry (a route and its JSON Schema file) this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def openapi_check(request: pytest.FixtureRequest) -> Case:
-    """The `openapi:` probe (conformance, docs-routes, version, bad-input) this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def tls_check(request: pytest.FixtureRequest) -> Case:
-    """The `tls:` certificate check."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def host_check(request: pytest.FixtureRequest) -> Case:
-    """The `host:` resource or port this test instance checks (selected with -m host)."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def freshness_check(request: pytest.FixtureRequest) -> Case:
-    """The `freshness:` entry this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def thresholds_check(request: pytest.FixtureRequest) -> Case:
-    """The `thresholds:` entry this test instance checks."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def slo_check(request: pytest.FixtureRequest) -> Case:
-    """The `slo:` entry this test instance samples."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def metrics_check(request: pytest.FixtureRequest) -> Case:
-    """The `metrics:` entry (error ratio or latency quantile from the service's own metrics)."""
-    return _case_param(request)
-
-
-@pytest.fixture
-def benchmark_check(request: pytest.FixtureRequest) -> Case:
-    """The `benchmark:` entry this test instance times with pytest-benchmark's `benchmark` fixture."""
-    return _case_param(request)
+# One fixture per registry row (`smoke_check`, ..., `thresholds_check`), generated from the table;
+# the mutating-check skip lives there too.
+from opscheck.plugin.fixtures import *  # noqa: E402,F401,F403
 
 
 @pytest.fixture(scope="session")
@@ -406,6 +357,14 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
 
 
 # --- outcomes and reports --------------------------------------------------------------------
+#
+# A check's record is built where it ran (pytest_runtest_makereport, on an xdist worker or in a
+# serial run) and put on each phase's test report as `report.opscheck`, plain JSON-able data, the
+# way pytest-html carries its extras. It reaches the controller with the report, where
+# pytest_runtest_logreport merges it under the one precedence rule (opscheck.results.apply_phase)
+# and feeds the sinks. Only the controller writes results.json and the summary.
+
+REPORT_ATTR = "opscheck"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -443,15 +402,19 @@ _BARE_EXCINFO = _bare_excinfo()
 
 def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: RunState, case: Case) -> None:
     from opscheck.report.failure import failure_repr
+    from opscheck.results import PhaseResult
 
     redact = state.redactor.text
     evidence = item.stash.get(EVIDENCE_KEY, [])
     reason = message = None
     outcome = report.outcome
+    facts: dict[str, Any] = {}
     exc = call.excinfo.value if call.excinfo is not None else None
+    record = state.new_record(item.nodeid, case)
     if report.failed:
         if isinstance(exc, (CheckFailed, CheckDegraded)):
             reason, message = exc.reason.value, redact(exc.message)
+            facts = _facts(exc, case.check_id)
             detail = None
             if isinstance(exc, CheckDegraded):
                 if _strict(item.config):
@@ -464,49 +427,77 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
             message = redact(f"check crashed in {report.when}: {call.excinfo.exconly() if call.excinfo else 'error'}")
             detail = redact(report.longreprtext)
         if report.failed:
-            runbook = state.result_for(item.nodeid, case).runbook
-            report.longrepr = failure_repr(case, runbook, reason, message, evidence, str(state.profile.path), detail)
+            report.longrepr = failure_repr(case, record.runbook, reason, message, evidence, str(state.profile.path), detail)
     elif report.skipped and isinstance(report.longrepr, tuple):
         message = redact(str(report.longrepr[2]))
     report.sections = [(title, redact(content)) for title, content in report.sections]
-    result = state.record(item.nodeid, case, report.when, outcome, report.duration, reason, message, evidence)
+    # Only a phase whose evidence the record may keep serialises it (apply_phase's rule): a passed
+    # setup or teardown sends none.
+    kept = report.when == "call" or outcome != "passed"
+    phase = PhaseResult(when=report.when, outcome=outcome, reason=reason, message=message,
+                        duration_ms=report.duration * 1000, evidence=[e.to_dict() for e in evidence] if kept else [],
+                        facts=facts)
     if report.when == "call":
         for attachment in item.stash.get(ATTACH_KEY, []):
-            result.measurements = attachment.get("stats")
-            result.plots.append(attachment)
-    if report.when == "setup":
-        item.user_properties.extend([("check", result.id), ("family", case.family), ("severity", case.severity)])
-        if result.runbook is not None:
-            item.user_properties.extend([("runbook", result.runbook.link), ("runbook_section", result.runbook.section)])
-    if reason is not None:
-        item.user_properties.append(("reason", reason))
-    if outcome == "degraded":
-        item.user_properties.append(("outcome", "degraded"))
-    if report.when == "teardown" and item.config.pluginmanager.has_plugin("opscheck-html"):
-        # Rendered here, not in pytest-html's hooks: a crash now still fails this check in every report.
-        from opscheck.report.html import detail_html, row_cells
+            phase.measurements = attachment.get("stats")
+            phase.plots.append(attachment)
+    _attach(report, state, record, phase)
 
-        result.html_detail = detail_html(result, state.redactor)
-        result.html_cells = row_cells(result)
+
+def _facts(exc: CheckFailed | CheckDegraded, check_id: str) -> dict[str, Any]:
+    """observed, limit, unit and fingerprint of a verdict, when its exception carries them."""
+    facts = getattr(exc, "facts", None)
+    return dict(facts(check_id)) if callable(facts) else {}
+
+
+def _attach(report: pytest.TestReport, state: RunState, record: CheckResult, phase: PhaseResult,
+            error: str | None = None) -> None:
+    """Put the phase's record on the report: JSON-able, so pytest-xdist carries it to the controller."""
+    data: dict[str, Any] = {"check": record.identity(), "phase": phase.to_dict()}
+    if error is not None:
+        data["error"] = error
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and report.failed:
+        # xdist sends a longrepr it cannot rebuild as its text: junit's failure message needs the crash line.
+        data["crash"] = [str(crash.path), int(crash.lineno), str(crash.message)]
+    if state.worker:  # what the controller's summary says about the run, heard from this worker
+        notes: dict[str, Any] = {}
+        if len(state.unreachable) > state.unreachable_sent:
+            notes["unreachable"] = [list(u) for u in state.unreachable[state.unreachable_sent:]]
+            state.unreachable_sent = len(state.unreachable)
+        if state.not_ready is not None:
+            notes["not_ready"] = state.not_ready
+        if notes:
+            data["notes"] = notes
+    setattr(report, REPORT_ATTR, data)
 
 
 def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: RunState, case: Case, exc: Exception) -> None:
     """Our own handling of a phase's report crashed: the check fails with reason error, everywhere."""
+    from opscheck.results import PhaseResult
+
+    message = _crash_message(state, f"opscheck crashed while processing this check's {report.when} result", exc, report)
+    try:
+        record = state.new_record(item.nodeid, case)
+        phase = PhaseResult(when=report.when, outcome="failed", reason=Reason.ERROR.value, message=message,
+                            duration_ms=report.duration * 1000)
+        _attach(report, state, record, phase, error=message)
+    except Exception:  # noqa: BLE001 - the controller still sees the check as unsettled or unfinished
+        state.internal_errors.append(message)
+
+
+def _crash_message(state: RunState, what: str, exc: Exception, report: pytest.TestReport) -> str:
+    """Fail `report` with reason error for `exc`; returns the one-line message (redacted)."""
     import traceback
 
-    what = f"opscheck crashed while processing this check's {report.when} result"
     try:
         message = state.redactor.text(f"{what}: {type(exc).__name__}: {exc}")
         detail = state.redactor.text("".join(traceback.format_exception(exc)))
     except Exception:  # noqa: BLE001 - without a working redactor nothing of the exception is shown
         message, detail = f"{what}: {type(exc).__name__} (details withheld: redaction failed)", ""
     report.outcome = "failed"
-    report.longrepr = f"[error] {message}\n\n{detail}".rstrip()
-    item.user_properties.append(("reason", Reason.ERROR.value))
-    try:
-        state.mark_error(state.result_for(item.nodeid, case), message)
-    except Exception:  # noqa: BLE001 - sessionfinish still sees the check as unsettled or unfinished
-        state.internal_errors.append(message)
+    report.longrepr = f"[{Reason.ERROR.value}] {message}\n\n{detail}".rstrip()
+    return message
 
 
 def _strict(config: pytest.Config) -> bool:
@@ -518,24 +509,72 @@ def _strict(config: pytest.Config) -> bool:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
-    state = config.stash.get(STATE_KEY, None)
-    if state is None or report.when != "call" or not report.passed:
+    if report.when != "call" or not report.passed:
         return None
-    result = state.results.get(report.nodeid)
-    if result is not None and result.outcome == "degraded":
+    data = getattr(report, REPORT_ATTR, None)
+    if isinstance(data, dict) and data.get("phase", {}).get("outcome") == "degraded":
         return "degraded", "D", ("DEGRADED", {"yellow": True})
     return None
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
-    outcome = yield
-    # Reached only when every phase was reported to every plugin without an internal error.
-    state = item.config.stash.get(STATE_KEY, None)
-    result = state.results.get(item.nodeid) if state is not None else None
-    if result is not None:
-        result.finished = True
-    return outcome
+class RecordMerger:
+    """The controller's merge point, registered on the controller only: every phase of every check
+    arrives in pytest_runtest_logreport, from this process or from an xdist worker, and is merged
+    before any other plugin (junitxml, pytest-html, the terminal) reads the report."""
+
+    name = "opscheck-records"
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Iterator[None]:
+        data = getattr(report, REPORT_ATTR, None)
+        record = _merge(self.state, report, data) if isinstance(data, dict) else None
+        result = yield
+        # Reached only when every plugin took this phase without an internal error.
+        if record is not None and report.when == "teardown":
+            record.finished = True
+        return result
+
+
+def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> CheckResult | None:
+    from opscheck.report.failure import FailureRepr, _Crash
+    from opscheck.results import PhaseResult
+
+    try:
+        phase = PhaseResult.from_dict(data["phase"])
+        phase.attempt = int(getattr(report, "rerun", 0) or 0)  # pytest-rerunfailures numbers the attempts
+        if report.outcome == "rerun":
+            phase.outcome = "rerun"
+        record = state.merge(data["check"], phase)
+        if data.get("error"):
+            state.mark_error(record, data["error"])
+        notes = data.get("notes") or {}
+        for origin, message in notes.get("unreachable", []):
+            state.unreachable.append((origin, message))
+        if notes.get("not_ready") and state.not_ready is None:
+            state.not_ready = notes["not_ready"]
+        crash = data.get("crash")
+        if crash and isinstance(report.longrepr, str):
+            report.longrepr = FailureRepr(report.longrepr, _Crash(crash[0], crash[1], crash[2]))
+    except Exception as exc:  # noqa: BLE001 - a record that cannot be merged fails its check
+        message = _crash_message(state, f"opscheck crashed while merging this check's {report.when} result", exc, report)
+        state.internal_errors.append(message)
+        return None
+    if report.when == "teardown":
+        _feed_sinks(state, report, record)
+    return record
+
+
+def _feed_sinks(state: RunState, report: pytest.TestReport, record: CheckResult) -> None:
+    """An attempt ended: each sink sees the record. A sink's crash fails the check everywhere."""
+    for sink in state.sinks:
+        try:
+            sink.on_result(record)
+        except Exception as exc:  # noqa: BLE001 - our own crash must fail the check, never pass it
+            message = _crash_message(state, f"opscheck crashed while processing this check's {report.when} result", exc, report)
+            state.mark_error(record, message)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -553,6 +592,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.close()
     except Exception as exc:  # noqa: BLE001 - a failed close must not hide the results
         state.internal_errors.append(state.redactor.text(f"closing the HTTP client: {type(exc).__name__}: {exc}"))
+    if state.worker:
+        return  # the controller writes results.json and the summary, from the records it was sent
     status = int(session.exitstatus)
     _settle_results(session, state, status)
     if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and any(
@@ -561,8 +602,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.internal_errors:
         _fail_run(session)
     state.exit_code = int(session.exitstatus)
-    _rehearse_summary(session, state)  # before results.json, so its exit code includes a summary crash
+    _finish_sinks(session, state)  # the terminal's first, rehearsed: results.json's exit code includes a summary crash
     error = state.write_results()
+    state.finishing = True
     if error is not None:  # a gate without its results file must not pass
         state.internal_errors.append(error)
         _fail_run(session)
@@ -590,17 +632,33 @@ class _NoTerminal:
         pass
 
 
-def _rehearse_summary(session: pytest.Session, state: RunState) -> None:
-    """Render the terminal summary into nothing: if it crashes, it will crash the same way when
-    pytest asks for it, after results.json is written; fail the run now, while that file can say so."""
-    if state.target is None or not state.results:
-        return
-    from opscheck.report.terminal import write_summary
+def _terminal_sink(state: RunState) -> Any:
+    from opscheck.report.terminal import TerminalSink
 
-    try:
-        write_summary(_NoTerminal(), state, state.exit_code if state.exit_code is not None else int(session.exitstatus))
-    except Exception:  # noqa: BLE001 - pytest_terminal_summary shows the error itself
-        _fail_run(session)
+    return next((s for s in state.sinks if isinstance(s, TerminalSink)), None)
+
+
+def _finish_sinks(session: pytest.Session, state: RunState) -> None:
+    """Every sink's on_finish with the final records. The terminal summary is rendered into nothing
+    first: if it crashes, it will crash the same way when pytest asks for it, after results.json is
+    written; fail the run now, while that file can say so."""
+    records = list(state.results.values())
+    terminal = _terminal_sink(state)
+    if terminal is not None:
+        terminal.on_finish(state.run_info(state.exit_code), records)
+        if state.target is not None and records:
+            try:
+                terminal.write(_NoTerminal(), state.exit_code if state.exit_code is not None else int(session.exitstatus))
+            except Exception:  # noqa: BLE001 - pytest_terminal_summary shows the error itself
+                _fail_run(session)
+    for sink in state.sinks:
+        if sink is terminal:
+            continue
+        try:
+            sink.on_finish(state.run_info(state.exit_code), records)
+        except Exception as exc:  # noqa: BLE001 - a sink that cannot finish fails the run, in one line
+            state.internal_errors.append(state.redactor.text(f"{type(sink).__name__}: {type(exc).__name__}: {exc}"))
+            _fail_run(session)
 
 
 def _settle_results(session: pytest.Session, state: RunState, status: int) -> None:
@@ -622,7 +680,7 @@ def _settle_results(session: pytest.Session, state: RunState, status: int) -> No
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or state.target is None:
+    if state is None or state.target is None or state.worker:
         return
     if not state.results and not state.internal_errors:
         if state.exit_code == pytest.ExitCode.INTERNAL_ERROR:
@@ -630,10 +688,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         else:
             terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
         return
-    from opscheck.report.terminal import write_summary
-
+    terminal = _terminal_sink(state)
     try:
-        write_summary(terminalreporter, state, state.exit_code if state.exit_code is not None else int(exitstatus))
+        if terminal is not None:
+            # Refreshed: a sink may have failed the run (and said why) after the records were handed over.
+            terminal.on_finish(state.run_info(state.exit_code), list(state.results.values()))
+            terminal.write(terminalreporter, state.exit_code if state.exit_code is not None else int(exitstatus))
     except Exception as exc:  # noqa: BLE001 - the summary's own crash fails the run, in one line
         try:
             text = state.redactor.text(f"{type(exc).__name__}: {exc}")
@@ -649,7 +709,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
-    html = config.pluginmanager.get_plugin("opscheck-html")
-    if html is not None:
-        config.pluginmanager.unregister(html)
-
+    for name in ("opscheck-html", "opscheck-junit", RecordMerger.name):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)

@@ -7,23 +7,33 @@ import os
 import re
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from opscheck import __version__
-from opscheck.report.results import CheckResult
-from opscheck.plugin.session import RunState
+from opscheck.results import CheckResult, RunInfo
 
 if TYPE_CHECKING:
     from opscheck.evidence.redact import Redactor
 
 
 class HtmlHooks:
-    """Registered only when pytest-html is active, so its hook names always exist."""
+    """The report.html sink: pytest-html hooks fed with result records.
 
-    def __init__(self, state: RunState) -> None:
-        self.state = state
+    Registered only when pytest-html is active, so its hook names always exist. `records` is the
+    controller's live map node id -> record; `mark_error(record, message)` fails a check whose row
+    could not be rendered, `fail_run(message)` fails the run when report.html could not be finished
+    (both are the plugin's, so this sink never touches pytest's session or the run state).
+    """
+
+    def __init__(self, run: RunInfo, records: dict[str, CheckResult], redactor: Redactor,
+                 mark_error: Callable[[CheckResult, str], None], fail_run: Callable[[str], None]) -> None:
+        self.run = run
+        self.records = records
+        self.redactor = redactor
+        self.mark_error = mark_error
+        self.fail_run = fail_run
 
     def register(self, config: pytest.Config) -> None:
         config.pluginmanager.register(self, "opscheck-html")
@@ -37,20 +47,31 @@ class HtmlHooks:
         if metadata is not None:
             self.pytest_metadata(metadata, config)
 
+    # --- the Sink protocol -----------------------------------------------------------------
+
+    def on_result(self, record: CheckResult) -> None:
+        """Render the check's cells and detail block now, while a crash can still fail the check
+        in every report (raises what rendering raised)."""
+        record.html_detail = detail_html(record, self.redactor)
+        record.html_cells = row_cells(record)
+
+    def on_finish(self, run: RunInfo, records: list[CheckResult]) -> None:
+        pass  # pytest-html writes the page; pytest_sessionfinish below finishes it
+
+    # --- pytest-html's hooks -----------------------------------------------------------------
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_metadata(self, metadata: dict[str, Any], config: pytest.Config) -> None:
         """pytest-metadata's environment table, shown at the top of report.html."""
-        target = self.state.target
-        metadata["Service"] = self.state.profile.service
-        metadata["Environment"] = target.environment if target else "-"
-        metadata["Base URL"] = self.state.redactor.text(target.base_url) if target else "-"
+        metadata["Service"] = self.run.service
+        metadata["Environment"] = self.run.environment or "-"
+        metadata["Base URL"] = self.run.base_url or "-"
         metadata["opscheck version"] = __version__
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
-        target = self.state.target
-        where = f" ({target.environment})" if target else ""
-        report.title = f"opscheck: {self.state.profile.service}{where}"
+        where = f" ({self.run.environment})" if self.run.environment else ""
+        report.title = f"opscheck: {self.run.service}{where}"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -59,11 +80,11 @@ class HtmlHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        result = self.state.results.get(report.nodeid)
+        result = self.records.get(report.nodeid)
         try:
             # Rendered by the plugin at teardown, while a crash could still fail the check everywhere.
             reason, link = result.html_cells if result is not None and result.html_cells else row_cells(result)
-            if result is not None and report.when == "call":
+            if result is not None and report.when == "call" and report.outcome != "rerun":
                 # The call row carries the check's verdict. pytest-html files a row under its Result
                 # text; add_outcome_filters gives the outcomes pytest lacks a filter and a count.
                 if result.outcome in EXTRA_OUTCOMES:
@@ -79,10 +100,12 @@ class HtmlHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
-        result = self.state.results.get(report.nodeid)
+        result = self.records.get(report.nodeid)
         # pytest-html calls this for setup, call and teardown; the check's story is told once.
         if result is None or report.when == "teardown" or (report.when == "setup" and report.passed):
             return
+        if getattr(report, "outcome", None) == "rerun":
+            return  # an attempt that was run again: its row says so, the story is the last attempt's
         if result.html_detail:  # rendered by the plugin while the check's own phase could still fail
             data.insert(0, result.html_detail)
 
@@ -93,26 +116,21 @@ class HtmlHooks:
         path = _html_path(session.config)
         try:
             if path is not None and path.is_file():
-                failed = {r.nodeid: (r.reason or "error", r.message or "") for r in self.state.results.values()
+                failed = {r.nodeid: (r.reason or "error", r.message or "") for r in self.records.values()
                           if r.outcome == "failed"}
                 path.write_text(add_outcome_filters(path.read_text(encoding="utf-8"), failed), encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - reported, and the run fails: rows could be hidden
-            message = self.state.redactor.text(f"report.html: cannot add the opscheck outcomes: {type(exc).__name__}: {exc}")
-            self.state.internal_errors.append(message)
-            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-                self.state.exit_code = int(session.exitstatus)
-                self.state.write_results()  # again, with the exit code the run now ends with
+            self.fail_run(self.redactor.text(f"report.html: cannot add the opscheck outcomes: {type(exc).__name__}: {exc}"))
         return outcome
 
     def _crashed(self, result: CheckResult | None, what: str, exc: Exception) -> None:
         try:
-            message = self.state.redactor.text(f"opscheck crashed while writing {what}: {type(exc).__name__}: {exc}")
+            message = self.redactor.text(f"opscheck crashed while writing {what}: {type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - never show an unredacted text
             message = f"opscheck crashed while writing {what}: {type(exc).__name__}"
         if result is not None:
-            self.state.mark_error(result, message)
-        self.state.internal_errors.append(message)
+            self.mark_error(result, message)
+        self.fail_run(message)
 
 
 def row_cells(result: CheckResult | None) -> tuple[str, str]:
@@ -275,5 +293,8 @@ def _plot_html(plot: dict[str, Any]) -> str:
 
 
 def _summary(evidence: dict[str, Any]) -> str:
+    if evidence.get("kind", "http") != "http":  # a sample summary or a TLS handshake: its own line
+        from opscheck.evidence.kinds import summary_of
+        return summary_of(evidence)
     status = evidence.get("status") or f"no answer ({evidence.get('error')})"
     return f"{evidence['method']} {evidence['url']} -> {status} in {evidence.get('elapsed_ms') or 0:.1f} ms (request id {evidence['request_id']})"

@@ -1,6 +1,7 @@
-"""results.json: one record per check, with its reason, runbook section and evidence.
+"""results.json: one record per check, with its reason, runbook section, evidence and attempts.
 
-The file's shape is published as `opscheck/results.schema.json` and documented in the README.
+The file's shape is published as `opscheck/results.schema.json` and documented in the README. The
+record types live in `opscheck.results` (re-exported here for older imports); this module writes.
 """
 
 from __future__ import annotations
@@ -8,56 +9,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-OUTCOMES = ("passed", "degraded", "failed", "skipped")
-RESULTS_VERSION = 1
-
-
-@dataclass
-class RunbookRef:
-    section: str
-    anchor: str
-    link: str
-    excerpt: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CheckResult:
-    id: str  # "family::name", stable across runs
-    nodeid: str
-    family: str
-    name: str
-    severity: str
-    runbook: RunbookRef | None
-    profile_field: str
-    profile_line: int | None
-    # Until a phase reports a verdict, a check counts as crashed: a run that stops mid-check
-    # (internal error, a crashing hook) must never leave it looking passed.
-    outcome: str = "failed"
-    reason: str | None = "error"
-    message: str | None = "no verdict: the check never reported a result"
-    duration_ms: float = 0.0
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    measurements: dict[str, Any] | None = None  # SLO / benchmark statistics
-    plots: list[dict[str, Any]] = field(default_factory=list)  # raw samples for report pictures; not in the JSON
-    settled: bool = False  # a phase reported a verdict (pass, skip, fail or degrade); not in the JSON
-    finished: bool = False  # every phase was reported to all plugins; not in the JSON
-    html_detail: str | None = None  # report.html's detail block, rendered once the verdict is final; not in the JSON
-    html_cells: tuple[str, str] | None = None  # report.html's Reason and Runbook cells, likewise; not in the JSON
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        for private in ("plots", "settled", "finished", "html_detail", "html_cells"):
-            data.pop(private)
-        if self.measurements is None:
-            data.pop("measurements")
-        data["duration_ms"] = round(self.duration_ms, 3)
-        if self.runbook is not None:
-            data["runbook"] = {"section": self.runbook.section, "anchor": self.runbook.anchor, "link": self.runbook.link}
-        return data
+from opscheck.results import (  # noqa: F401 - re-exported
+    OUTCOMES, RESULTS_VERSION, CheckResult, RunbookRef, RunInfo, results_payload,
+)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -76,8 +33,26 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         raise
 
 
-def results_payload(run: dict[str, Any], checks: list[CheckResult]) -> dict[str, Any]:
-    counts = {outcome: 0 for outcome in OUTCOMES}
-    for check in checks:
-        counts[check.outcome] = counts.get(check.outcome, 0) + 1
-    return {"version": RESULTS_VERSION, "run": {**run, "counts": counts}, "checks": [c.to_dict() for c in checks]}
+class ResultsJsonSink:
+    """The results.json sink: writes `<dir>/results.json` at the end of the run.
+
+    `on_finish` raises what writing raised (OSError, a TypeError for a record that is not JSON-able);
+    `write` returns a one-line error instead, put through `redact` (text -> text).
+    """
+
+    def __init__(self, report_dir: Path, redact: Callable[[str], str] = str) -> None:
+        self.path = report_dir / "results.json"
+        self.redact = redact
+
+    def on_result(self, record: CheckResult) -> None:
+        pass  # written whole at the end: a file from the middle of a run would stand for a run that never ended
+
+    def on_finish(self, run: RunInfo, records: list[CheckResult]) -> None:
+        write_json_atomic(self.path, results_payload(run, records))
+
+    def write(self, run: RunInfo, records: list[CheckResult]) -> str | None:
+        try:
+            self.on_finish(run, records)
+        except Exception as exc:  # noqa: BLE001 - the caller fails the run with this line
+            return self.redact(f"results.json: cannot write {self.path}: {type(exc).__name__}: {exc}")
+        return None
