@@ -126,7 +126,7 @@ def _register_sinks(config: pytest.Config, state: RunState) -> None:
     if getattr(config.option, "xmlpath", None):
         from opscheck.report.junit import JunitProperties
 
-        junit = JunitProperties()
+        junit = JunitProperties(config.option.xmlpath, functools.partial(_sink_failed, state))
         config.pluginmanager.register(junit, JunitProperties.name)
         state.sinks.append(junit)
 
@@ -537,6 +537,12 @@ class RecordMerger:
             record.finished = True
         return result
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """pytest-xdist's controller: every worker collected the same items, in the plugin's order."""
+        if not self.state.order:
+            self.state.order = list(ids)
+
 
 def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> CheckResult | None:
     from opscheck.report.failure import FailureRepr, _Crash
@@ -595,6 +601,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.worker:
         return  # the controller writes results.json and the summary, from the records it was sent
     status = int(session.exitstatus)
+    _in_collection_order(state)
     _settle_results(session, state, status)
     if status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and any(
             r.outcome == "failed" for r in state.results.values()):
@@ -613,6 +620,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             pytest_terminal_summary(reporter, state.exit_code, session.config)
+
+
+def _in_collection_order(state: RunState) -> None:
+    """Under xdist records arrive as workers finish; every output lists them in collection order,
+    as a serial run does. In place: the sinks hold this very map."""
+    if not state.order:
+        return
+    index = {nodeid: i for i, nodeid in enumerate(state.order)}
+    ordered = sorted(state.results.items(), key=lambda kv: index.get(kv[0], len(index)))
+    state.results.clear()
+    state.results.update(ordered)
 
 
 def _fail_run(session: pytest.Session) -> None:

@@ -84,6 +84,9 @@ class HtmlHooks:
         try:
             # Rendered by the plugin at teardown, while a crash could still fail the check everywhere.
             reason, link = result.html_cells if result is not None and result.html_cells else row_cells(result)
+            attempt = getattr(report, "rerun", None)
+            if result is not None and report.outcome == "rerun" and isinstance(attempt, int) and attempt < len(result.attempts):
+                reason = escape(result.attempts[attempt].reason or "")  # a rerun row tells its own attempt's reason
             if result is not None and report.when == "call" and report.outcome != "rerun":
                 # The call row carries the check's verdict. pytest-html files a row under its Result
                 # text; add_outcome_filters gives the outcomes pytest lacks a filter and a count.
