@@ -149,8 +149,8 @@ class CheckResult:
         data["duration_ms"] = round(self.duration_ms, 3)
         if self.runbook is not None:
             data["runbook"] = {"section": self.runbook.section, "anchor": self.runbook.anchor, "link": self.runbook.link}
-        for key, value in self.facts.items():
-            data.setdefault(key, value)
+        for key in FACT_FIELDS:  # null when the verdict's failure carried none (or the check passed)
+            data[key] = self.facts.get(key)
         data["attempts"] = [a.to_dict() for a in self.attempts]
         return data
 
