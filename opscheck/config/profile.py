@@ -14,17 +14,20 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import jsonschema
 import yaml
 
 from opscheck.files import PROFILE_LIMIT, FileReadError, check_regular, read_bounded
+from opscheck.config.schemacheck import Unsupported, compile_schema
 from opscheck.config.settings import HttpSettings
 from opscheck.runbook import Runbook, RunbookError, Section
+
+if TYPE_CHECKING:
+    import jsonschema
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_SEVERITY = "error"
@@ -137,6 +140,8 @@ class Profile:
 def _field_name(path: Path_) -> str:
     out = ""
     for part in path:
+        if isinstance(part, str) and part and not part.strip():
+            part = repr(part)  # a key of blanks (`' ': 0`) would print as nothing: show it quoted
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -229,6 +234,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text; real profiles repeat `200`, `true`, `GET` a lot
 def _yaml11_reading(text: str) -> Any:
     """What PyYAML (YAML 1.1) makes of a plain scalar, or the text if it cannot say."""
     tag = _YAML11.resolve(yaml.ScalarNode, text, (True, False))
@@ -512,6 +518,9 @@ def profile_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    # Imported here: a valid profile never needs jsonschema (~40 ms to import), see _schema_problems.
+    import jsonschema
+
     schema = profile_schema()
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
@@ -655,7 +664,22 @@ def _cause(error: jsonschema.ValidationError) -> str:
     return f"does not satisfy the schema's {rule!r} rule"
 
 
+@cache
+def _quick_check() -> Callable[[Any], bool] | None:
+    """The profile schema compiled to a yes/no check; None when it uses a keyword the compiler
+    does not implement (then jsonschema alone decides)."""
+    try:
+        return compile_schema(profile_schema())
+    except Unsupported:
+        return None
+
+
 def _schema_problems(data: Any, ctx: _Ctx) -> None:
+    # Most profiles are valid: the compiled check says so in a tenth of jsonschema's time. Only a
+    # "no" runs jsonschema, whose errors make every message below, so messages never change.
+    quick = _quick_check()
+    if quick is not None and quick(data):
+        return
     errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
     for error in errors[:20]:
         path = tuple(error.absolute_path)
