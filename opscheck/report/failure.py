@@ -48,7 +48,8 @@ def failure_repr(
     ]
     for index, item in enumerate(evidence[-3:]):
         lines.append(f"  {'evidence:' if index == 0 else '         '} {item.summary()}")
-        excerpt = [line for line in item.body_excerpt.splitlines() if line.strip()][:BODY_LINES]
+        # Only an HTTP exchange has a body; a sample summary or a TLS handshake is all in its summary line.
+        excerpt = [line for line in getattr(item, "body_excerpt", "").splitlines() if line.strip()][:BODY_LINES]
         for line in excerpt:
             lines.append(f"            | {line[:160]}")
     if detail:
