@@ -16,6 +16,8 @@ import base64
 import binascii
 import logging
 import re
+from collections import abc
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
@@ -49,6 +51,9 @@ _QUERY_IN_TEXT = re.compile(rf"(?i)([?&;](?:{_PARAM_ALT})=)([^&;#\s'\"<>]+)")
 _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@'\"<>]*:)([^/\s@'\"<>]+)(@)")
 
 
+# Cached: every header of every request and answer asks, and the case-insensitive alternation costs
+# a few microseconds a search; a run sees a few dozen names. Bounded, as a service picks the names.
+@lru_cache(maxsize=1024)
 def is_sensitive_name(name: str) -> bool:
     """Whether a header named `name` is treated as carrying a credential (the built-in rule)."""
     lower = name.lower()
@@ -65,6 +70,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._headers = set(SENSITIVE_HEADERS)
         self._pattern: re.Pattern[str] | None = None
+        self._sensitive: dict[str, bool] = {}  # is_sensitive's answers, per header name as written
         self.add_headers(headers)
         self.add_secrets(secrets)
 
@@ -81,10 +87,16 @@ class Redactor:
 
     def add_headers(self, names: Iterable[str]) -> None:
         self._headers.update(n.lower() for n in names)
+        self._sensitive.clear()
 
     def is_sensitive(self, name: str) -> bool:
         """A header redacted by name: built-in, the profile's auth header, or named like a credential."""
-        return name.lower() in self._headers or is_sensitive_name(name)
+        known = self._sensitive.get(name)
+        if known is None:
+            if len(self._sensitive) >= 4096:  # a service inventing names cannot grow this without bound
+                self._sensitive.clear()
+            known = self._sensitive[name] = name.lower() in self._headers or is_sensitive_name(name)
+        return known
 
     def contains_secret(self, value: str) -> bool:
         return self._pattern is not None and bool(self._pattern.search(value))
@@ -153,7 +165,8 @@ class Redactor:
         return self.text(rebuilt)
 
     def headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-        items = headers.items() if isinstance(headers, Mapping) else headers
+        # collections.abc, not typing: typing's alias makes every isinstance go through __instancecheck__.
+        items = headers.items() if isinstance(headers, abc.Mapping) else headers
         out: dict[str, str] = {}
         for name, value in items:
             clean = REDACTED if self.is_sensitive(name) else self.text(value)
