@@ -94,6 +94,7 @@ def main() -> int:
     ap.add_argument("--extra-bare-reports", action="store_true", help="also time the bare file with --junitxml and --html")
     args = ap.parse_args()
     n = args.checks
+    load_before = os.getloadavg()  # the machine may be shared: the figures are only read with the load beside them
 
     with tempfile.TemporaryDirectory(prefix="opscheck-bench-") as tmp, DemoService() as svc:
         work = Path(tmp)
@@ -136,6 +137,10 @@ def main() -> int:
     print(f"{datetime.now(UTC).isoformat(timespec='seconds')} · {platform.platform()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()} · pytest {version('pytest')}, httpx {version('httpx')}, "
           f"pytest-html {version('pytest-html')}")
+    print("load average (1, 5, 15 min): before " + ", ".join(f"{x:.2f}" for x in load_before)
+          + " · after " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    extra = [(statistics.median(v.times) - bare) / n * 1000 for v in variants[2:]]
+    print("per check over bare, ms: " + ", ".join(f"{v.name} {e:+.2f}" for v, e in zip(variants[2:], extra)))
     return 0
 
 
