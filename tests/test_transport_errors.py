@@ -1,5 +1,5 @@
 """One transport exception tree (issue 10 §3): each failure from a real hostile loopback server maps to
-the same class and Reason through the httpx path (`transport.http.classify`), the sampler's raw client,
+the same class and Reason through the httpx path (`transport.http.transport_error`), the sampler's raw client,
 the sampler's samples and the TLS inspection."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from opscheck.measure import sampler
 from opscheck.outcome import Reason
 from opscheck.transport import errors
-from opscheck.transport.http import classify
+from opscheck.transport.http import transport_error
 from opscheck.transport.raw import Pool
 from opscheck.transport.tls import inspect_tls
 from tests.hostile import RawServer, closed_port, garbage, redirect_loop, reset, silent
@@ -45,7 +45,7 @@ def _via_httpx(url: str, follow_redirects: bool = False) -> errors.TransportErro
             client.get(url)
         except httpx.HTTPError as exc:
             host = httpx.URL(url).netloc.decode("ascii")
-            return classify(exc, deadline_fired=False, timeout_s=TIMEOUT_S, deadline_s=TIMEOUT_S, host=host)
+            return transport_error(exc, deadline_fired=False, timeout_s=TIMEOUT_S, deadline_s=TIMEOUT_S, host=host)
     raise AssertionError(f"{url} answered")
 
 

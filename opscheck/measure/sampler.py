@@ -409,20 +409,16 @@ async def _fetch_httpx(client: httpx.AsyncClient, job: _Job, attempt: _Attempt) 
         attempt.error = transport_errors.TransportTimeout.reason.value
         attempt.detail = f"no complete answer within {job.timeout_s:g} s"
     except httpx.HTTPError as exc:
-        attempt.error, attempt.detail = _classify(exc, job)
+        attempt.error, attempt.detail = _transport_failure(exc, job)
 
 
-def classify(exc: httpx.HTTPError) -> str:
-    """The error name of a transport failure: the same classification as every other check."""
-    return _classify(exc, None)[0]
-
-
-def _classify(exc: httpx.HTTPError, job: _Job | None) -> tuple[str, str]:
-    from opscheck.transport.http import classify as classify_transport
+def _transport_failure(exc: httpx.HTTPError, job: _Job | None) -> tuple[str, str]:
+    """(the tree's reason value, e.g. "connect"; its one-line message): as every other check classifies it."""
+    from opscheck.transport.http import transport_error
 
     host = httpx.URL(job.url).netloc.decode("ascii", "replace") if job is not None else ""
     timeout_s = job.timeout_s if job is not None else 0
-    error = classify_transport(exc, deadline_fired=False, timeout_s=timeout_s, deadline_s=timeout_s, host=host)
+    error = transport_error(exc, deadline_fired=False, timeout_s=timeout_s, deadline_s=timeout_s, host=host)
     return error.reason.value, error.message
 
 

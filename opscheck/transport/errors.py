@@ -1,7 +1,7 @@
 """Transport failures: one exception tree, each class carrying the `Reason` a check fails with.
 
 Every client opscheck has raises (or, for httpx, is translated into) these classes: the httpx path
-(`opscheck.transport.http.classify`), the sampler's own client (`opscheck.transport.raw`) and the
+(`opscheck.transport.http.transport_error`), the sampler's own client (`opscheck.transport.raw`) and the
 TLS inspection (`opscheck.transport.tls`). Nobody maps strings to reasons any more: the class is
 the classification, and `reason` is read off it.
 

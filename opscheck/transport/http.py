@@ -384,7 +384,7 @@ class HttpClient:
         except (httpx.HTTPError, OSError) as exc:
             evidence.elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
             stream = _received.stream
-            error = classify(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc,
+            error = transport_error(exc, deadline_fired=armed.fired, timeout_s=timeout, deadline_s=remaining, host=netloc,
                              exchange_s=exchange_s, received=(stream.head, stream.total) if stream else None)
             reason, detail = error.reason, self.redactor.text(error.message)
             evidence.error = detail
@@ -474,12 +474,13 @@ def _causes(exc: BaseException) -> Iterable[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def classify(
+def transport_error(
     exc: BaseException, *, deadline_fired: bool, timeout_s: float, deadline_s: float, host: str,
     exchange_s: float | None = None, received: tuple[bytes, int] | None = None,
 ) -> TransportError:
     """The transport tree's error (opscheck.transport.errors) for an httpx/OS exception: its class
-    carries the Reason, its `message` is the one-line detail. Returned, not raised, so the caller
+    is the classification (named so apart from measure.bands.classify, which bands a value), its
+    `reason` the Reason, its `message` the one-line detail. Returned, not raised, so the caller
     can prefix the request's label.
 
     `exchange_s`: the whole-exchange bound (`http.timeout_s`, seconds) when it, not the check's
