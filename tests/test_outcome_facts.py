@@ -14,6 +14,7 @@ import pytest
 from opscheck.evidence.kinds import Evidence, SampleSummary, TlsHandshake, summary_of
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason, fingerprint, shape_of
 from tests.conftest import RUNBOOK
+from tests.tls_server import CertFactory, TlsServer  # at import: pytester drops modules first imported inside a test
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "opscheck/results.schema.json").read_text())
 
@@ -144,3 +145,26 @@ def test_a_passing_slo_shows_its_samples_not_no_answer(service, run_checks):
     assert "no answer" not in line and line.startswith("GET ") and "sampled (closed loop x3): n=6 of 6" in line
     html = (run.report_dir / "report.html").read_text()
     assert "no answer (None)" not in html and "sampled (closed loop x3)" in html
+
+
+TLS_PROFILE = """\
+service: secure
+runbook: RUNBOOK.md
+tls: {warn_days: 30, fail_days: 7, ca_file: ca.pem, runbook: "Health Checks"}
+"""
+
+
+@pytest.mark.parametrize(("days", "outcome", "limit"), [(12, "degraded", "30"), (3, "failed", "7")])
+def test_a_certificate_near_expiry_gives_days_left_against_its_band_and_a_handshake_as_evidence(
+        run_checks, pytester, days, outcome, limit):
+    certs = CertFactory(pytester.path)
+    with TlsServer(*certs.leaf("near", days=days)) as server:
+        run = run_checks("--base-url", server.base_url, profile=TLS_PROFILE, runbook=RUNBOOK)
+    jsonschema.validate(run.results, SCHEMA)
+    check = run.check("tls::certificate")
+    assert (check["outcome"], check["reason"], check["unit"], check["limit"]) == (outcome, "tls", "days", limit)
+    assert Decimal(check["observed"]) <= Decimal(days)
+    handshake = check["evidence"][-1]
+    assert handshake["kind"] == "tls_handshake" and handshake["subject"] == "CN=near"
+    assert handshake["protocol"] in ("TLSv1.2", "TLSv1.3") and handshake["days_left"] == check["observed"]
+    assert summary_of(handshake).startswith(f"TLS 127.0.0.1:{server.port} -> TLSv1.")
