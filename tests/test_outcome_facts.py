@@ -168,3 +168,15 @@ def test_a_certificate_near_expiry_gives_days_left_against_its_band_and_a_handsh
     assert handshake["kind"] == "tls_handshake" and handshake["subject"] == "CN=near"
     assert handshake["protocol"] in ("TLSv1.2", "TLSv1.3") and handshake["days_left"] == check["observed"]
     assert summary_of(handshake).startswith(f"TLS 127.0.0.1:{server.port} -> TLSv1.")
+
+
+@pytest.mark.parametrize(("value", "level", "limit"), [("4", "warn", "3"), ("6.25", "fail", "5")])
+def test_a_band_verdict_carries_the_value_and_the_bound_it_crossed(value, level, limit) -> None:
+    from opscheck.families._data import judge
+    from opscheck.measure.bands import Band
+
+    with pytest.raises((CheckFailed, CheckDegraded)) as caught:
+        judge(Band(warn=3, critical=5), Reason.THRESHOLD, lambda: f"PAR_90 = {value} %", None, Decimal(value), unit="%")
+    assert isinstance(caught.value, CheckDegraded if level == "warn" else CheckFailed)
+    facts = caught.value.facts("thresholds::par-90")
+    assert (facts["observed"], facts["limit"], facts["unit"]) == (value, limit, "%")
