@@ -24,10 +24,17 @@ import hashlib
 import re
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from opscheck.evidence.kinds import Evidence
+
+class EvidenceItem(Protocol):
+    """What a verdict may carry as evidence: any kind in opscheck.evidence.kinds (an HTTP exchange,
+    a sample summary, a TLS handshake), or a custom check's own object with these two methods.
+    Structural, so this leaf module imports nothing of opscheck."""
+
+    def summary(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class Reason(str, Enum):
@@ -87,7 +94,7 @@ class _Verdict(Exception):
     "bytes", or a KPI's own unit. `shape`: overrides the masked message as the fingerprint's shape.
     """
 
-    def __init__(self, reason: Reason, message: str, evidence: Evidence | None = None, *,
+    def __init__(self, reason: Reason, message: str, evidence: EvidenceItem | None = None, *,
                  observed: Decimal | int | float | None = None, limit: Decimal | int | float | str | None = None,
                  unit: str | None = None, shape: str | None = None) -> None:
         super().__init__(message)
