@@ -7,9 +7,9 @@ through `jsonvalue.format_decimal`, so no value can expand into a billion-digit 
 
 Impossible sides, as audited (the band itself is one-sided; these are judged by the callers):
 - an age is negative when a stamp lies in the future: beyond MAX_CLOCK_SKEW_S that is a time-zone or
-  clock error, never "fresh" (families/freshness.py and families/thresholds.py);
+  clock error, never "fresh" (families/freshness.py);
 - durations (`parse_duration`) are never negative;
-- a percentage of a whole (unit "%") is never negative (families/freshness.py and families/thresholds.py);
+- a percentage of a whole (unit "%") is never negative (families/thresholds.py);
 - an epoch timestamp outside years 1..9999 is out of range, not clamped.
 """
 
