@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 STATE_KEY = pytest.StashKey["RunState"]()
 EVIDENCE_KEY = pytest.StashKey[list["Evidence"]]()
 ATTACH_KEY = pytest.StashKey[list[dict[str, Any]]]()
+RECORD_KEY = pytest.StashKey[tuple["CheckResult", dict[str, Any]]]()  # the check's name, runbook and identity dict
 MARKER = "opscheck_case"
 
 
@@ -410,7 +411,11 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
     outcome = report.outcome
     facts: dict[str, Any] = {}
     exc = call.excinfo.value if call.excinfo is not None else None
-    record = state.new_record(item.nodeid, case)
+    named = item.stash.get(RECORD_KEY, None)
+    if named is None:  # built once per check: its name and runbook section go with every phase
+        record = state.new_record(item.nodeid, case)
+        named = item.stash[RECORD_KEY] = (record, record.identity())
+    record, identity = named
     if report.failed:
         if isinstance(exc, (CheckFailed, CheckDegraded)):
             reason, message = exc.reason.value, redact(exc.message)
@@ -441,7 +446,7 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         for attachment in item.stash.get(ATTACH_KEY, []):
             phase.measurements = attachment.get("stats")
             phase.plots.append(attachment)
-    _attach(report, state, record, phase)
+    _attach(report, state, identity, phase)
 
 
 def _facts(exc: CheckFailed | CheckDegraded, check_id: str) -> dict[str, Any]:
@@ -450,10 +455,10 @@ def _facts(exc: CheckFailed | CheckDegraded, check_id: str) -> dict[str, Any]:
     return dict(facts(check_id)) if callable(facts) else {}
 
 
-def _attach(report: pytest.TestReport, state: RunState, record: CheckResult, phase: PhaseResult,
+def _attach(report: pytest.TestReport, state: RunState, identity: dict[str, Any], phase: PhaseResult,
             error: str | None = None) -> None:
     """Put the phase's record on the report: JSON-able, so pytest-xdist carries it to the controller."""
-    data: dict[str, Any] = {"check": record.identity(), "phase": phase.to_dict()}
+    data: dict[str, Any] = {"check": identity, "phase": phase.to_dict()}
     if error is not None:
         data["error"] = error
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -481,7 +486,7 @@ def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: Run
         record = state.new_record(item.nodeid, case)
         phase = PhaseResult(when=report.when, outcome="failed", reason=Reason.ERROR.value, message=message,
                             duration_ms=report.duration * 1000)
-        _attach(report, state, record, phase, error=message)
+        _attach(report, state, record.identity(), phase, error=message)
     except Exception:  # noqa: BLE001 - the controller still sees the check as unsettled or unfinished
         state.internal_errors.append(message)
 
