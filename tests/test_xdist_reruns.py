@@ -277,3 +277,15 @@ def test_reruns_under_xdist_report_what_a_serial_run_with_reruns_reports(tmp_pat
         text = (out.report_dir / "results.json").read_text()
         (out.report_dir / "results.json").write_text(port.sub("127.0.0.1:PORT", text))
     assert_same_everywhere(serial, parallel)
+
+
+def test_no_target_under_xdist_is_the_same_usage_error_without_a_traceback(tmp_path):
+    profile = tmp_path / "opscheck.yaml"
+    profile.write_text(WOBBLY_PROFILE)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_BASE_URL", "PYTEST_ADDOPTS")}
+    done = subprocess.run([sys.executable, "-m", "opscheck", "run", "--profile", str(profile), "-n", "2"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    output = done.stdout + done.stderr
+    assert done.returncode == 4, output[-3000:]
+    assert "no target: pass --base-url URL (or PYTEST_BASE_URL) or --env NAME" in output
+    assert "Traceback" not in output and "INTERNALERROR" not in output

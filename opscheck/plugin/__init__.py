@@ -279,7 +279,25 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if any(_case_of(item) is not None for item in items):
         envs = ", ".join(state.profile.environments) or "none in the profile"
-        raise pytest.UsageError(f"no target: pass --base-url URL (or PYTEST_BASE_URL) or --env NAME (environments: {envs})")
+        message = f"no target: pass --base-url URL (or PYTEST_BASE_URL) or --env NAME (environments: {envs})"
+        if state.worker:
+            # A UsageError on an xdist worker crashes the controller with a traceback: run nothing,
+            # and let the controller end the run with this usage error (pytest_testnodedown).
+            checks = [item for item in items if _case_of(item) is not None]
+            config.hook.pytest_deselected(items=checks)
+            items[:] = [item for item in items if _case_of(item) is None]
+            config.workeroutput["opscheck_usage_error"] = message  # type: ignore[attr-defined]
+            return
+        raise pytest.UsageError(message)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist's controller: a worker finished; it may have found a usage error."""
+    message = getattr(node, "workeroutput", {}).get("opscheck_usage_error")
+    state = node.config.stash.get(STATE_KEY, None)
+    if message and state is not None and state.usage_error is None:
+        state.usage_error = message
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -605,6 +623,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.internal_errors.append(state.redactor.text(f"closing the HTTP client: {type(exc).__name__}: {exc}"))
     if state.worker:
         return  # the controller writes results.json and the summary, from the records it was sent
+    if state.usage_error is not None:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
     status = int(session.exitstatus)
     _in_collection_order(state)
     _settle_results(session, state, status)
@@ -703,6 +724,9 @@ def _settle_results(session: pytest.Session, state: RunState, status: int) -> No
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.usage_error is not None:
+        terminalreporter.write_line(f"ERROR: {state.usage_error}", red=True)
+        return
     if state is None or state.target is None or state.worker:
         return
     if not state.results and not state.internal_errors:

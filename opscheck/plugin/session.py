@@ -42,6 +42,7 @@ class RunState:
     session: Any = None  # the pytest.Session, once started
     cache: dict[str, Any] = field(default_factory=dict)  # shared by the run's checks
     sinks: list[Sink] = field(default_factory=list)  # fed by `merge` and `finish`, in order
+    usage_error: str | None = None  # found by an xdist worker (no target); the controller ends the run with it
     order: list[str] = field(default_factory=list)  # node ids in collection order, as xdist's workers collected them
     finishing: bool = False  # results.json was written once; a later failure rewrites it
     _client: HttpClient | None = None
