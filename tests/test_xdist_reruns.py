@@ -289,3 +289,29 @@ def test_no_target_under_xdist_is_the_same_usage_error_without_a_traceback(tmp_p
     assert done.returncode == 4, output[-3000:]
     assert "no target: pass --base-url URL (or PYTEST_BASE_URL) or --env NAME" in output
     assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+def test_an_unreachable_target_under_xdist_is_named_as_a_serial_run_names_it(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port with nothing listening once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = tmp_path / "opscheck.yaml"
+    profile.write_text(WOBBLY_PROFILE)
+    outputs = []
+    for name, extra in (("serial", ()), ("parallel", ("-n", "2"))):
+        (tmp_path / name).mkdir()
+        outputs.append(opscheck_run(tmp_path / name, *extra, profile=profile, base_url=f"http://127.0.0.1:{port}"))
+    serial, parallel = outputs
+    line = f"TARGET UNREACHABLE: http://127.0.0.1:{port}: GET /first: connection refused"
+    assert line in serial.stdout and line in parallel.stdout
+    assert parallel.ret == serial.ret == 1
+    assert summary_view(parallel)[-1] == summary_view(serial)[-1]  # the verdict line
+    # The unreachable memo is per process: a check on the other worker meets the refusal itself
+    # ("connection refused" instead of "target unreachable, not retried"), with the same reason.
+    def verdicts(out: Outputs) -> list[tuple[str, str, str | None]]:
+        return [(c["id"], c["outcome"], c["reason"]) for c in out.results["checks"]]
+    assert verdicts(parallel) == verdicts(serial) == [("smoke::first", "failed", "connect"),
+                                                      ("smoke::second", "failed", "connect")]
+    assert junit_view(parallel)["counts"] == junit_view(serial)["counts"]

@@ -486,7 +486,7 @@ def _attach(report: pytest.TestReport, state: RunState, identity: dict[str, Any]
     if state.worker:  # what the controller's summary says about the run, heard from this worker
         notes: dict[str, Any] = {}
         if len(state.unreachable) > state.unreachable_sent:
-            notes["unreachable"] = [list(u) for u in state.unreachable[state.unreachable_sent:]]
+            notes["unreachable"] = [[*u, report.nodeid] for u in state.unreachable[state.unreachable_sent:]]
             state.unreachable_sent = len(state.unreachable)
         if state.not_ready is not None:
             notes["not_ready"] = state.not_ready
@@ -580,8 +580,8 @@ def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> 
         if data.get("error"):
             state.mark_error(record, data["error"])
         notes = data.get("notes") or {}
-        for origin, message in notes.get("unreachable", []):
-            state.unreachable.append((origin, message))
+        for origin, message, nodeid in notes.get("unreachable", []):
+            state.heard_unreachable.append((origin, message, nodeid))
         if notes.get("not_ready") and state.not_ready is None:
             state.not_ready = notes["not_ready"]
         crash = data.get("crash")
@@ -651,9 +651,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _in_collection_order(state: RunState) -> None:
     """Under xdist records arrive as workers finish; every output lists them in collection order,
     as a serial run does. In place: the sinks hold this very map."""
-    if not state.order:
-        return
     index = {nodeid: i for i, nodeid in enumerate(state.order)}
+    # Each worker notes the first check that found the target unreachable; the summary names the
+    # one a serial run would have met first.
+    heard = sorted(state.heard_unreachable, key=lambda note: index.get(note[2], len(index)))
+    state.unreachable[:0] = [(origin, message) for origin, message, _ in heard]
+    if not index:
+        return
     ordered = sorted(state.results.items(), key=lambda kv: index.get(kv[0], len(index)))
     state.results.clear()
     state.results.update(ordered)

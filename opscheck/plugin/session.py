@@ -33,6 +33,7 @@ class RunState:
     t0: float = field(default_factory=time.perf_counter)
     results: dict[str, CheckResult] = field(default_factory=dict)  # node id -> merged record (controller)
     unreachable: list[tuple[str, str]] = field(default_factory=list)  # (origin, message), redacted
+    heard_unreachable: list[tuple[str, str, str]] = field(default_factory=list)  # (origin, message, node id) from workers
     unreachable_sent: int = 0  # how many of `unreachable` went out on a report already (worker)
     gate_failure: CheckFailed | None = None
     gate_note: str | None = None
