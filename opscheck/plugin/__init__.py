@@ -409,6 +409,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A rerun (pytest-rerunfailures) runs the same item again: evidence from the attempt before
+    # must never stand for this one, e.g. when this attempt's setup fails before any request.
+    for key in (EVIDENCE_KEY, ATTACH_KEY):
+        if key in item.stash:
+            del item.stash[key]
+
+
 def _bare_excinfo() -> pytest.ExceptionInfo[BaseException]:
     try:  # outside any except block: no context chain for pytest to render
         raise pytest.fail.Exception("opscheck verdict (rendered by the opscheck plugin)", pytrace=False)

@@ -1,1 +1,3 @@
-"""Everything a run writes: results.json, the terminal runbook summary, pytest-html additions."""
+"""Everything a run writes, as sinks fed with result records (see `opscheck.results.Sink`):
+results.json (results.py), the terminal runbook summary (terminal.py), report.html's pytest-html
+additions (html.py) and junit.xml's properties (junit.py). Nothing here imports the plugin."""
