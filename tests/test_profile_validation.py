@@ -7,6 +7,7 @@ error would let an invalid profile run: these tests compare the two on the real 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -141,9 +142,23 @@ def test_an_invalid_profile_still_gets_jsonschemas_messages_with_lines(tmp_path)
     assert any(":4: http.timeout_s:" in line for line in lines), lines
 
 
-def test_a_key_of_blanks_is_named_quoted_in_its_problem(tmp_path):
-    # Found by tests/test_profile_fuzz.py: `{' ': 0}` printed "file:1:  : unknown field", no field to read.
-    (tmp_path / "opscheck.yaml").write_text("{' ': 0}\n", encoding="utf-8")
+@pytest.mark.parametrize(("key", "shown"), [
+    (" ", "' '"),  # found by tests/test_profile_fuzz.py: printed "file:1:  : unknown field", no field to read
+    ("0\x1e", "'0\\x1e'"),  # found by the fuzz test too: \x1e ends a line for str.splitlines
+    ("a\u2028b", "'a\\u2028b'"),
+    ("\t", "'\\t'"),
+])
+def test_a_key_of_blanks_or_control_characters_is_named_quoted_and_escaped_on_one_line(tmp_path, key, shown):
+    (tmp_path / "opscheck.yaml").write_text(f"{{{json.dumps(key)}: 0}}\n", encoding="utf-8")
     with pytest.raises(ProfileError) as caught:
         load_profile(tmp_path / "opscheck.yaml")
-    assert f"{tmp_path / 'opscheck.yaml'}:1: ' ': unknown field;" in str(caught.value)
+    lines = str(caught.value).splitlines()
+    assert f"{tmp_path / 'opscheck.yaml'}:1: {shown}: unknown field;" in str(caught.value), lines
+    assert all(line.startswith(f"{tmp_path / 'opscheck.yaml'}:1: ") for line in lines), lines
+
+
+def test_a_printable_key_is_named_as_written(tmp_path):
+    (tmp_path / "opscheck.yaml").write_text("service: x\nÉquipe y: 1\n", encoding="utf-8")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(tmp_path / "opscheck.yaml")
+    assert f"{tmp_path / 'opscheck.yaml'}:2: Équipe y: unknown field;" in str(caught.value)

@@ -140,8 +140,11 @@ class Profile:
 def _field_name(path: Path_) -> str:
     out = ""
     for part in path:
-        if isinstance(part, str) and part and not part.strip():
-            part = repr(part)  # a key of blanks (`' ': 0`) would print as nothing: show it quoted
+        if isinstance(part, str) and part and (not part.strip() or not part.isprintable()):
+            # A key of blanks would print as nothing, and one with a control character (\x1e and
+            # \u2028 end a line for str.splitlines) would break the `file:line: field: cause` line:
+            # show such a key quoted and escaped.
+            part = repr(part)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
