@@ -355,7 +355,8 @@ def test_schema_messages_describe_the_constraint_not_the_value(tmp_path, capsys)
     ('http: {headers: {X-Team: "Sécurité"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
     ('http: {headers: {X-Team: "a\\r\\nX-Injected: 1"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
     ('http: {headers: {X-Team: "ops\\n"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
-    ('http: {headers: {"X-Team\\n": a}}', "http.headers.X-Team\n: the name must be an HTTP header name"),
+    # The name is shown escaped, so the problem stays on one `file:line:` line (tests/test_profile_fuzz.py).
+    ('http: {headers: {"X-Team\\n": a}}', "http.headers.'X-Team\\n': the name must be an HTTP header name"),
     ('http: {headers: {"X Team": a}}', "http.headers.X Team: the name must be an HTTP header name"),
     ('http: {headers: {"Équipe": a}}', "http.headers.Équipe: the name must be an HTTP header name"),
     ('smoke: [{name: a, path: /, headers: {X-Team: "Sécurité"}}]', "smoke[0].headers.X-Team: must be text"),
