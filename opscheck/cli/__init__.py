@@ -37,17 +37,28 @@ def _pytest(args: list[str]) -> int:
     return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(args), *args]))
 
 
-# Plugins our dependencies register that the bundled checks never use, by the name `-p no:` takes:
-# hypothesis's imports all of hypothesis at the end of every session (~0.1-0.3 s; the checks use it
-# as a library, imported when a check needs it), anyio's loads its event-loop backends at import
-# (~0.05-0.1 s; the checks' HTTP is synchronous). Left in when the arguments name them.
-UNUSED_PLUGINS = {"hypothesispytest": "hypothesis", "anyio": "anyio"}
+# Plugins our dependencies register that a run may not use, by the name `-p no:` takes, with the
+# argument prefixes that ask for them. hypothesis's imports all of hypothesis at the end of every
+# session (~0.1-0.3 s; the checks use it as a library, imported when a check needs it); anyio's loads
+# its event-loop backends at import (~0.05-0.1 s; the checks' HTTP is synchronous); rerunfailures
+# opens a loopback socket and a thread when xdist is installed. Left in when an argument asks for them.
+UNUSED_PLUGINS: dict[str, tuple[str, ...]] = {
+    "hypothesispytest": ("--hypothesis",),
+    "anyio": ("--anyio",),
+    "xdist": ("-n", "--numprocesses", "--dist", "--maxprocesses", "--max-worker-restart", "-d", "--tx"),
+    "xdist.looponfail": ("-f", "--looponfail"),
+    "rerunfailures": ("--reruns", "--only-rerun", "--rerun-except", "--force-reruns"),
+}
 
 
 def _unused_plugins(args: list[str]) -> list[str]:
+    named = " ".join(args)
     out = []
-    for plugin, word in UNUSED_PLUGINS.items():
-        if not any(word in arg for arg in args):
+    for plugin, prefixes in UNUSED_PLUGINS.items():
+        short = plugin.split(".")[0].removesuffix("pytest")
+        asked = short in named or any(arg == p or (arg.startswith(p) and (p.startswith("--") or arg[len(p):].isdigit() or arg[len(p):] == "auto"))
+                                      for arg in args for p in prefixes)
+        if not asked:
             out += ["-p", f"no:{plugin}"]
     return out
 
