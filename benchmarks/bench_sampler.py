@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Self
 
 from opscheck.measure import sampler
-from opscheck.measure.sampler import percentile, run_open_loop, summarize, use_raw
+from opscheck.measure.sampler import run_open_loop, summarize, use_raw
+from opscheck.measure.stats import percentile
 
 SERVER = Path(__file__).with_name("delay_server.py")
 SLACK_S = 30.0  # on top of --seconds, for every subprocess's timeout

@@ -8,7 +8,7 @@
 (passed, degraded, flaky, skipped, failed, ...), each filtered to that outcome alone with
 pytest-html's `?visible=` parameter, so each picture shows that outcome's rows, filter and count.
 
-`--demo` writes a temporary page with sample charts from opscheck.report.svg and screenshots
+`--demo` writes a temporary page with sample charts from opscheck.report.charts and screenshots
 that instead. The PNG is then checked (exists, > 10 KB, PNG signature) and its path and size
 are printed. Works offline: Chromium's background networking is switched off, because on a
 machine without a network it otherwise stalls on refused connections.
@@ -149,10 +149,10 @@ def check_png(path: Path) -> int:
 def demo_page() -> str:
     """A page with sample charts: typical, long-tail (log bins), percentile curve, empty."""
     try:
-        from opscheck.report.svg import latency_svg, percentile_curve_svg
+        from opscheck.report.charts import latency_svg, percentile_curve_svg
     except ImportError:  # not installed in this interpreter: use the checkout this script is in
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from opscheck.report.svg import latency_svg, percentile_curve_svg
+        from opscheck.report.charts import latency_svg, percentile_curve_svg
 
     rng = random.Random(20240601)  # fixed seed: the same page every time
     typical = [rng.lognormvariate(3.0, 0.35) for _ in range(5000)]
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "--demo",
         type=Path,
         metavar="OUT.png",
-        help="render a demo page of opscheck.report.svg charts to OUT.png",
+        help="render a demo page of opscheck.report.charts charts to OUT.png",
     )
     parser.add_argument(
         "--per-outcome",

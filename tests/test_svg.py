@@ -128,11 +128,9 @@ def test_the_curve_quotes_the_percentiles_a_check_would_report() -> None:
 
 def test_the_charts_and_the_sampler_share_one_percentile_function() -> None:
     from opscheck.measure import sampler
-    from opscheck.report import svg as old_path
     from opscheck.report.charts import latency
 
     assert sampler.percentile is percentile and latency.percentile is percentile
-    assert old_path.latency_svg is latency_svg  # the old import path still works
 
 
 # -- text ----------------------------------------------------------------------------------------

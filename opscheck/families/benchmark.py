@@ -71,7 +71,8 @@ def run(case: BenchCase, http: CheckHttp, *, benchmark: Any, baseline: Path | No
     `max_regression_pct` against the baseline; an unreadable baseline too) or `error` (timings and
     answers do not pair up).
     """
-    from opscheck.measure.sampler import describe_tally, percentile
+    from opscheck.measure.sampler import describe_tally
+    from opscheck.measure.stats import percentile
 
     label = f"{case.method} {http.client.redactor.url(case.path)}"  # also the plot's title: no credential in it
     # The check's deadline covers every round: still a bound, scaled to what was asked for.

@@ -285,7 +285,7 @@ def _html_path(config: pytest.Config) -> Path | None:
 
 def _plot_html(plot: dict[str, Any]) -> str:
     """Inline SVG, so the self-contained report keeps its pictures offline."""
-    from opscheck.report.svg import latency_svg, percentile_curve_svg
+    from opscheck.report.charts import latency_svg, percentile_curve_svg
 
     stats = plot.get("stats") or {}
     marks = {k.removesuffix("_ms"): float(v) for k, v in stats.items() if k in ("p50_ms", "p95_ms", "p99_ms") and v is not None}
