@@ -7,7 +7,7 @@ in-process under a per-case time bound.
 
 CI keeps the example count small. Run it longer with, for example:
 
-    OPSCHECK_FUZZ_EXAMPLES=1000 python -m pytest tests/test_profile_fuzz.py -p no:cacheprovider
+    OPSCHECK_FUZZ_EXAMPLES=1000 python -m pytest tests/unit/test_profile_fuzz.py -p no:cacheprovider
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from opscheck.cli import main as cli_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "opscheck" / "demo"
 EXAMPLES = int(os.environ.get("OPSCHECK_FUZZ_EXAMPLES", "60"))
 CASE_BOUND_S = 10  # one lint of a profile this size takes well under a second

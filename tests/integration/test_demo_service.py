@@ -21,7 +21,7 @@ from opscheck.measure import sli
 from opscheck.demo.app import FAULTS, create_app
 from opscheck.demo.launcher import DemoService
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-key-1"
 SECOND_KEY = "test-key-2"
 MAX_BODY = 256

@@ -16,7 +16,7 @@ import yaml
 
 from opscheck.config.profile import ProfileError, load_profile, profile_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = "# Runbook\n## API Not Responding\nRestart it.\n## Monitoring & Alerts\nLook.\n"
 
 
@@ -355,7 +355,7 @@ def test_schema_messages_describe_the_constraint_not_the_value(tmp_path, capsys)
     ('http: {headers: {X-Team: "Sécurité"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
     ('http: {headers: {X-Team: "a\\r\\nX-Injected: 1"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
     ('http: {headers: {X-Team: "ops\\n"}}', "http.headers.X-Team: must be text an HTTP header can carry"),
-    # The name is shown escaped, so the problem stays on one `file:line:` line (tests/test_profile_fuzz.py).
+    # The name is shown escaped, so the problem stays on one `file:line:` line (tests/unit/test_profile_fuzz.py).
     ('http: {headers: {"X-Team\\n": a}}', "http.headers.'X-Team\\n': the name must be an HTTP header name"),
     ('http: {headers: {"X Team": a}}', "http.headers.X Team: the name must be an HTTP header name"),
     ('http: {headers: {"Équipe": a}}', "http.headers.Équipe: the name must be an HTTP header name"),

@@ -27,7 +27,7 @@ from opscheck.results import (
     read_payload, results_payload,
 )
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "opscheck" / "results.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "opscheck" / "results.schema.json").read_text())
 EVIDENCE = {"kind": "http", "method": "GET", "url": "http://svc/health", "request_id": "r1", "status": 503, "elapsed_ms": 1.0}
 
 

@@ -11,7 +11,7 @@ import pytest
 from opscheck.transport.http import HttpClient, HttpSettings
 from opscheck.evidence.redact import Redactor
 from opscheck.transport.target import CheckHttp, MutatingRefused, Target
-from tests.test_secrets import server  # noqa: F401  (the fixture)
+from tests.e2e.test_secrets import server  # noqa: F401  (the fixture)
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 

@@ -61,7 +61,7 @@ def test_healthy_reference_service_passes_the_whole_demo_profile(service, run_de
 
 @pytest.mark.parametrize("fault", sorted(MATRIX))
 def test_each_fault_is_caught_by_its_family_only(service, run_demo_profile, fault):
-    # The sampling families have their own fault tests (tests/test_perf_checks.py); leaving them out
+    # The sampling families have their own fault tests (tests/e2e/test_perf_checks.py); leaving them out
     # here keeps this matrix fast without changing what it proves for the catalog's faults.
     run = run_demo_profile(service(fault).base_url, "-m", "not slo and not benchmark and not metrics")
     failed = {cid for cid, outcome in run.outcomes().items() if outcome not in ("passed", "skipped")}

@@ -21,7 +21,7 @@ import pytest
 from opscheck.demo.launcher import DemoService
 from tests.tls_server import CertFactory, TlsServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "fresh-install-key-4b1d"
 # Only the reference service's own packages may be missing: they are the `demo` extra.
 DEMO_EXTRA = {"fastapi", "uvicorn", "starlette", "pydantic"}

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from opscheck.config import profile as profile_module
 from opscheck.config.profile import ProfileError, load_profile, profile_schema
 from opscheck.config.schemacheck import Unsupported, compile_schema
-from tests.test_profile_fuzz import SEEDS, structure_mutants, text_mutants
+from tests.unit.test_profile_fuzz import SEEDS, structure_mutants, text_mutants
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSONSCHEMA = jsonschema.Draft202012Validator(profile_schema())
 
 
@@ -143,7 +143,7 @@ def test_an_invalid_profile_still_gets_jsonschemas_messages_with_lines(tmp_path)
 
 
 @pytest.mark.parametrize(("key", "shown"), [
-    (" ", "' '"),  # found by tests/test_profile_fuzz.py: printed "file:1:  : unknown field", no field to read
+    (" ", "' '"),  # found by tests/unit/test_profile_fuzz.py: printed "file:1:  : unknown field", no field to read
     ("0\x1e", "'0\\x1e'"),  # found by the fuzz test too: \x1e ends a line for str.splitlines
     ("a\u2028b", "'a\\u2028b'"),
     ("\t", "'\\t'"),

@@ -10,7 +10,7 @@ from opscheck.outcome import Reason
 from opscheck.families.registry import FAMILIES
 from opscheck.report.results import OUTCOMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 RESULTS_SCHEMA = json.loads((ROOT / "opscheck/results.schema.json").read_text())
 PROFILE_SCHEMA = json.loads((ROOT / "opscheck/profile.schema.json").read_text())

@@ -18,7 +18,7 @@ from opscheck.config.profile import Case as ProfileCase
 from opscheck.families import registry
 from opscheck.families.registry import BY_ARGNAME, FAMILIES, NEED_FIXTURES, Family
 
-CHECKS = Path(__file__).resolve().parents[1] / "checks"
+CHECKS = Path(__file__).resolve().parents[2] / "checks"
 
 
 def _doc(obj: object) -> str:

@@ -16,7 +16,7 @@ from opscheck.outcome import CheckDegraded, CheckFailed, Reason, fingerprint, sh
 from tests.conftest import RUNBOOK
 from tests.tls_server import CertFactory, TlsServer  # at import: pytester drops modules first imported inside a test
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "opscheck/results.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "opscheck/results.schema.json").read_text())
 
 PROFILE = """\
 service: facts

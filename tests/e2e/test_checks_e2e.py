@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import PROFILE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALL = {"smoke::health", "smoke::items", "smoke::home", "readiness::live", "readiness::ready"}
 
 
