@@ -11,7 +11,7 @@ The family `name` is what reports and selection use: the check id `"<name>::<cas
 marker (`-m <name>`) and the `defaults:` key. It equals the section except in two rows kept from
 before the sections were named: `openapi:` reports as family `schema`, `protected:` as `auth`.
 
-The family protocol. Every registered module exposes three names (`tests/test_family_protocol.py`
+The family protocol. Every registered module exposes three names (`tests/unit/test_family_protocol.py`
 holds each module to it):
 
 - `Case`: a frozen dataclass, subclass of `opscheck.config.profile.Case`, one parametrized check;
@@ -33,6 +33,7 @@ Modules are imported only when the profile has their section, so the plugin stay
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
@@ -79,12 +80,19 @@ class Family:
         return f"test_{self.section}"
 
     def load(self) -> ModuleType:
-        """The family module (imported on first use)."""
-        return import_module(self.module)
+        """The family module (imported on first use; then the loaded module, as `import` would)."""
+        return _load(self.module)
 
     def load_builder(self) -> Callable[[Any, Any], Iterable[Any]]:
         """The module's `build`, looked up at call time."""
         return self.load().build  # type: ignore[no-any-return]
+
+
+def _load(module: str) -> ModuleType:
+    # import_module costs several µs even for a loaded module (import lock, parent check), paid by
+    # every check; sys.modules is where it would look first, so the answer is the same.
+    loaded = sys.modules.get(module)
+    return loaded if loaded is not None else import_module(module)
 
 
 # Keyed by profile section, in run order: readiness first, so the first failure seen is the most basic.

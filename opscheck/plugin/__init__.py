@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 STATE_KEY = pytest.StashKey["RunState"]()
 EVIDENCE_KEY = pytest.StashKey[list["Evidence"]]()
 ATTACH_KEY = pytest.StashKey[list[dict[str, Any]]]()
-RECORD_KEY = pytest.StashKey[tuple["CheckResult", dict[str, Any]]]()  # the check's name, runbook and identity dict
+RECORD_KEY = pytest.StashKey["CheckResult"]()  # the check's record as built where it runs: name and runbook
+CASE_KEY = pytest.StashKey["Case | None"]()  # the item's case, read from its marker once, not once per phase and hook
 MARKER = "opscheck_case"
 
 
@@ -249,8 +250,14 @@ def _marks(case: Case) -> list[pytest.MarkDecorator]:
 
 
 def _case_of(item: pytest.Item) -> Case | None:
-    marker = item.get_closest_marker(MARKER)
-    return marker.args[0] if marker is not None else None
+    case = item.stash.get(CASE_KEY, _NO_CASE)
+    if case is _NO_CASE:
+        marker = item.get_closest_marker(MARKER)
+        case = item.stash[CASE_KEY] = marker.args[0] if marker is not None else None
+    return case  # type: ignore[return-value]
+
+
+_NO_CASE: Any = object()
 
 
 def _family_of(item: pytest.Item) -> str | None:
@@ -378,10 +385,12 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
 # --- outcomes and reports --------------------------------------------------------------------
 #
 # A check's record is built where it ran (pytest_runtest_makereport, on an xdist worker or in a
-# serial run) and put on each phase's test report as `report.opscheck`, plain JSON-able data, the
-# way pytest-html carries its extras. It reaches the controller with the report, where
-# pytest_runtest_logreport merges it under the one precedence rule (opscheck.results.apply_phase)
-# and feeds the sinks. Only the controller writes results.json and the summary.
+# serial run) and put on each phase's test report as `report.opscheck`, the way pytest-html carries
+# its extras. It reaches the controller with the report, where pytest_runtest_logreport merges it
+# under the one precedence rule (opscheck.results.apply_phase) and feeds the sinks. Only the
+# controller writes results.json and the summary. It is serialised only where it must travel: on
+# an xdist worker, and for any plugin that asks pytest_report_to_serializable; a serial run
+# passes the record and the phase through as objects (serialising each phase cost ~0.1 ms a check).
 
 REPORT_ATTR = "opscheck"
 
@@ -416,6 +425,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for key in (EVIDENCE_KEY, ATTACH_KEY):
         if key in item.stash:
             del item.stash[key]
+    state = item.config.stash.get(STATE_KEY, None)
+    case = _case_of(item) if state is not None else None
+    if case is not None and case.mutating:  # skipped before its fixtures (HTTP, benchmark) are set up
+        from opscheck.plugin.fixtures import skip_unless_allowed
+
+        skip_unless_allowed(state, case)
 
 
 def _bare_excinfo() -> pytest.ExceptionInfo[BaseException]:
@@ -438,11 +453,9 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
     outcome = report.outcome
     facts: dict[str, Any] = {}
     exc = call.excinfo.value if call.excinfo is not None else None
-    named = item.stash.get(RECORD_KEY, None)
-    if named is None:  # built once per check: its name and runbook section go with every phase
-        record = state.new_record(item.nodeid, case)
-        named = item.stash[RECORD_KEY] = (record, record.identity())
-    record, identity = named
+    record = item.stash.get(RECORD_KEY, None)
+    if record is None:  # built once per check: its name and runbook section go with every phase
+        record = item.stash[RECORD_KEY] = state.new_record(item.nodeid, case)
     if report.failed:
         if isinstance(exc, (CheckFailed, CheckDegraded)):
             reason, message = exc.reason.value, redact(exc.message)
@@ -473,7 +486,7 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         for attachment in item.stash.get(ATTACH_KEY, []):
             phase.measurements = attachment.get("stats")
             phase.plots.append(attachment)
-    _attach(report, state, identity, phase)
+    _attach(report, state, record, phase)
 
 
 def _facts(exc: CheckFailed | CheckDegraded, check_id: str) -> dict[str, Any]:
@@ -482,10 +495,11 @@ def _facts(exc: CheckFailed | CheckDegraded, check_id: str) -> dict[str, Any]:
     return dict(facts(check_id)) if callable(facts) else {}
 
 
-def _attach(report: pytest.TestReport, state: RunState, identity: dict[str, Any], phase: PhaseResult,
+def _attach(report: pytest.TestReport, state: RunState, record: CheckResult, phase: PhaseResult,
             error: str | None = None) -> None:
-    """Put the phase's record on the report: JSON-able, so pytest-xdist carries it to the controller."""
-    data: dict[str, Any] = {"check": identity, "phase": phase.to_dict()}
+    """Put the phase on the report, with the check's record: as objects in a serial run (merged
+    as they are, in this process), as JSON-able data on an xdist worker (see `_wire`)."""
+    data: dict[str, Any] = {"check": record, "phase": phase}
     if error is not None:
         data["error"] = error
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -501,7 +515,26 @@ def _attach(report: pytest.TestReport, state: RunState, identity: dict[str, Any]
             notes["not_ready"] = state.not_ready
         if notes:
             data["notes"] = notes
+        data = _wire(data)  # pytest-xdist sends the report to the controller as JSON
     setattr(report, REPORT_ATTR, data)
+
+
+def _wire(data: dict[str, Any]) -> dict[str, Any]:
+    """A report's opscheck data as plain JSON: the record's identity and the phase as dicts
+    (`_merge` takes either form). A copy; data already in that form is returned as it is."""
+    check, phase = data.get("check"), data.get("phase")
+    if hasattr(check, "identity") and hasattr(phase, "to_dict"):
+        return {**data, "check": check.identity(), "phase": phase.to_dict()}
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Iterator[Any]:
+    """Any plugin that serialises a report (pytest-xdist, pytest-reportlog) gets the JSON form."""
+    result = yield
+    if isinstance(result, dict) and isinstance(result.get(REPORT_ATTR), dict):
+        result[REPORT_ATTR] = _wire(result[REPORT_ATTR])
+    return result
 
 
 def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: RunState, case: Case, exc: Exception) -> None:
@@ -513,7 +546,7 @@ def _processing_crashed(item: pytest.Item, report: pytest.TestReport, state: Run
         record = state.new_record(item.nodeid, case)
         phase = PhaseResult(when=report.when, outcome="failed", reason=Reason.ERROR.value, message=message,
                             duration_ms=report.duration * 1000)
-        _attach(report, state, record.identity(), phase, error=message)
+        _attach(report, state, record, phase, error=message)
     except Exception:  # noqa: BLE001 - the controller still sees the check as unsettled or unfinished
         state.internal_errors.append(message)
 
@@ -544,7 +577,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if report.when != "call" or not report.passed:
         return None
     data = getattr(report, REPORT_ATTR, None)
-    if isinstance(data, dict) and data.get("phase", {}).get("outcome") == "degraded":
+    phase = data.get("phase") if isinstance(data, dict) else None
+    if (phase.get("outcome") if isinstance(phase, dict) else getattr(phase, "outcome", None)) == "degraded":
         return "degraded", "D", ("DEGRADED", {"yellow": True})
     return None
 
@@ -581,7 +615,9 @@ def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> 
     from opscheck.results import PhaseResult
 
     try:
-        phase = PhaseResult.from_dict(data["phase"])
+        phase = data["phase"]
+        if not isinstance(phase, PhaseResult):  # from an xdist worker: JSON
+            phase = PhaseResult.from_dict(phase)
         phase.attempt = int(getattr(report, "rerun", 0) or 0)  # pytest-rerunfailures numbers the attempts
         if report.outcome == "rerun":
             phase.outcome = "rerun"

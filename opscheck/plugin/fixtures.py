@@ -8,9 +8,9 @@ A check file asks for its family's fixture and runs it, nothing more:
 The plugin parametrizes `<section>_check` indirectly with the section's cases (one test per case,
 id = the case's name). The fixture turns `request.param` into a `CaseRun`: the case plus what its
 family's `run` needs (the row's `needs`: the check's CheckHttp, pytest-benchmark's `benchmark`,
-the --baseline path), each taken from its fixture only for the families that need it. A mutating
-case is skipped here, before any fixture is set up, unless the target's environment allows
-mutating checks.
+the --baseline path), declared as the generated fixture's arguments for the families that need
+them. A mutating case is skipped before any fixture is set up (the plugin's pytest_runtest_setup
+calls `skip_unless_allowed`), unless the target's environment allows mutating checks.
 
 Imported with the plugin, so this module imports nothing heavy: the family module is imported
 when its first case runs, and only the profile's sections have cases.
@@ -18,6 +18,7 @@ when its first case runs, and only the profile's sections have cases.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -27,6 +28,7 @@ from opscheck.families.registry import FAMILIES, HTTP, NEED_FIXTURES, Family
 
 if TYPE_CHECKING:
     from opscheck.config.profile import Case
+    from opscheck.plugin.session import RunState
     from opscheck.transport.target import CheckHttp
 
 
@@ -55,21 +57,32 @@ def case_param(request: pytest.FixtureRequest) -> Case:
     from opscheck.plugin import _state  # the plugin package imports this module: look it up at call time
 
     case: Case = request.param
-    state = _state(request)
-    if case.mutating and (state.target is None or not state.target.allow_mutating):
-        env = state.target.environment if state.target else "none"
-        pytest.skip(f"mutating check: environment {env!r} does not allow mutating checks (allow_mutating: true)")
+    skip_unless_allowed(_state(request), case)
     return case
 
 
+def skip_unless_allowed(state: RunState, case: Case) -> None:
+    """pytest.skip for a mutating case when the target's environment does not allow mutating
+    checks. The plugin calls it before the test's fixtures are set up (pytest_runtest_setup)."""
+    if case.mutating and (state.target is None or not state.target.allow_mutating):
+        env = state.target.environment if state.target else "none"
+        pytest.skip(f"mutating check: environment {env!r} does not allow mutating checks (allow_mutating: true)")
+
+
 def _fixture_for(family: Family) -> Callable[..., CaseRun]:
-    extra = [need for need in family.needs if need != HTTP]
+    # The needs are declared as the fixture's own arguments, so pytest resolves them once, when it
+    # builds the fixture closure at collection, instead of a request.getfixturevalue per need and check.
+    http_arg = NEED_FIXTURES[HTTP] if HTTP in family.needs else None
+    extra = [(need, NEED_FIXTURES[need]) for need in family.needs if need != HTTP]
 
-    def fixture(request: pytest.FixtureRequest) -> CaseRun:
+    def fixture(request: pytest.FixtureRequest, **given: Any) -> CaseRun:
         case = case_param(request)
-        http = request.getfixturevalue(NEED_FIXTURES[HTTP]) if HTTP in family.needs else None
-        return CaseRun(case, family, http, {need: request.getfixturevalue(NEED_FIXTURES[need]) for need in extra})
+        http = given[http_arg] if http_arg is not None else None
+        return CaseRun(case, family, http, {need: given[argname] for need, argname in extra})
 
+    fixture.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(NEED_FIXTURES[need], inspect.Parameter.KEYWORD_ONLY) for need in family.needs])
     fixture.__name__ = fixture.__qualname__ = family.argname
     fixture.__module__ = __name__
     fixture.__doc__ = (f"The `{family.section}:` case this test instance checks, as a CaseRun (`.run()` runs it; "

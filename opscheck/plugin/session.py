@@ -79,11 +79,18 @@ class RunState:
             self.results[nodeid] = self.new_record(nodeid, case)
         return self.results[nodeid]
 
-    def merge(self, identity: dict[str, Any], phase: PhaseResult) -> CheckResult:
-        """Fold one phase (from this process or a worker) into the check's record."""
-        record = self.results.get(identity["nodeid"])
-        if record is None:
-            record = self.results[identity["nodeid"]] = CheckResult.from_identity(identity)
+    def merge(self, check: CheckResult | dict[str, Any], phase: PhaseResult) -> CheckResult:
+        """Fold one phase into the check's record. `check` names the check: in a serial run the
+        record built where it ran (kept as the merged record when it is the first phase heard),
+        from an xdist worker its `identity()` dict."""
+        if isinstance(check, CheckResult):
+            record = self.results.get(check.nodeid)
+            if record is None:
+                record = self.results[check.nodeid] = check
+        else:
+            record = self.results.get(check["nodeid"])
+            if record is None:
+                record = self.results[check["nodeid"]] = CheckResult.from_identity(check)
         return apply_phase(record, phase)
 
     def mark_error(self, result: CheckResult, message: str) -> None:
