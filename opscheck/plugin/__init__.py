@@ -611,7 +611,6 @@ class RecordMerger:
 
 
 def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> CheckResult | None:
-    from opscheck.report.failure import FailureRepr, _Crash
     from opscheck.results import PhaseResult
 
     try:
@@ -631,6 +630,8 @@ def _merge(state: RunState, report: pytest.TestReport, data: dict[str, Any]) -> 
             state.not_ready = notes["not_ready"]
         crash = data.get("crash")
         if crash and isinstance(report.longrepr, str):
+            from opscheck.report.failure import FailureRepr, _Crash
+
             report.longrepr = FailureRepr(report.longrepr, _Crash(crash[0], crash[1], crash[2]))
     except Exception as exc:  # noqa: BLE001 - a record that cannot be merged fails its check
         message = _crash_message(state, f"opscheck crashed while merging this check's {report.when} result", exc, report)

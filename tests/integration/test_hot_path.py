@@ -1,0 +1,90 @@
+"""The per-check hot path (issue 10, Measure): what was cut must not change what a run says.
+
+A serial run hands the check's record and phase from the makereport hook to the merge as objects;
+they become JSON only where they travel (an xdist worker, see test_xdist_reruns.py) or when a
+plugin serialises a report. The generated fixtures declare their needs as arguments, so pytest
+knows them at collection (`--setup-plan` lists them), and a mutating case is still skipped before
+any of them is set up.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+from opscheck.families.registry import FAMILIES, NEED_FIXTURES
+
+PROBE = '''
+import json
+
+CONFIG = []
+
+
+def pytest_configure(config):
+    CONFIG.append(config)
+
+
+def pytest_runtest_logreport(report):
+    data = CONFIG[0].hook.pytest_report_to_serializable(config=CONFIG[0], report=report)
+    if data.get("opscheck") is not None:
+        with open("serialised.jsonl", "a") as out:
+            out.write(json.dumps(data["opscheck"]) + "\\n")
+'''
+
+MUTATING = """\
+service: writes
+http: {{timeout_s: 2, deadline_s: 5}}
+environments:
+  readonly: {{base_url: "{base}"}}
+smoke:
+  - {{name: read, path: /health}}
+  - {{name: post, method: POST, path: /api/ingest, json: {{id: 1}}}}
+benchmark:
+  - {{name: post-bench, method: POST, path: /api/ingest, rounds: 2, warmup_rounds: 0}}
+"""
+
+
+def test_a_plugin_that_serialises_a_serial_runs_report_gets_the_check_and_phase_as_json(run_checks, service, pytester):
+    pytester.makepyfile(probe_serialise=PROBE)
+    run = run_checks("--base-url", service().base_url, "-p", "probe_serialise", "-k", "smoke")
+    assert run.ret == 0, run.output
+    lines = [json.loads(line) for line in (pytester.path / "serialised.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 * 3  # three smoke checks: setup, call and teardown each
+    for data in lines:
+        assert data["check"]["id"].startswith("smoke::") and data["check"]["nodeid"], data
+        assert data["phase"]["when"] in ("setup", "call", "teardown"), data
+    calls = [d for d in lines if d["phase"]["when"] == "call"]
+    assert {d["phase"]["outcome"] for d in calls} == {"passed"}
+    assert all(d["phase"]["evidence"][0]["kind"] == "http" for d in calls)
+    # The run's own outputs are unchanged by a plugin reading its reports.
+    assert run.outcomes() == {"smoke::health": "passed", "smoke::items": "passed", "smoke::home": "passed"}
+
+
+def test_setup_show_lists_the_http_fixture_as_what_a_smoke_check_uses(run_checks, service):
+    run = run_checks("--base-url", service().base_url, "--setup-show", "-k", "smoke and health")
+    assert run.ret == 0, run.output
+    line = next(line for line in run.stdout.splitlines() if "SETUP    F smoke_check" in line)
+    assert "(fixtures used: opscheck_http)" in line, line
+
+
+def test_every_generated_fixture_declares_exactly_its_rows_needs_as_arguments():
+    from opscheck.plugin import fixtures
+
+    for family in FAMILIES.values():
+        definition = getattr(fixtures, family.argname)
+        func = definition._get_wrapped_function() if hasattr(definition, "_get_wrapped_function") else definition
+        params = list(inspect.signature(func).parameters)
+        assert params == ["request", *(NEED_FIXTURES[need] for need in family.needs)], (family.section, params)
+    assert FAMILIES["host"].needs == ()  # host reads this machine: no HTTP fixture is set up for it
+
+
+def test_a_mutating_case_is_skipped_before_its_http_and_benchmark_fixtures_are_set_up(run_checks, service):
+    svc = service()
+    run = run_checks("--env", "readonly", "--setup-show", "-rs", profile=MUTATING.format(base=svc.base_url))
+    assert run.ret == 0, run.output
+    assert run.outcomes() == {"smoke::read": "passed", "smoke::post": "skipped", "benchmark::post-bench": "skipped"}
+    for check in ("smoke::post", "benchmark::post-bench"):
+        assert "does not allow mutating checks" in run.check(check)["message"]
+    # --setup-show prints each fixture as it is set up: only the read check sets up HTTP at all.
+    assert run.stdout.count("SETUP    F opscheck_http") == 1, run.stdout
+    assert "SETUP    F benchmark" not in run.stdout, run.stdout
