@@ -90,7 +90,9 @@ class _Deadline:
     client, started on first use: a timer thread per request would cost more than the request.
     The watchdog is woken only when a new deadline is nearer than the one it already waits for:
     checks arm deadlines in increasing order, so most requests wake no thread at all (a wake-up
-    per request cost ~20 us of CPU, a tenth of opscheck's whole cost per check).
+    per request, and the GIL hand-over it forces, cost ~60 us of CPU a request on loopback).
+    Every socket the client opens is tracked as it is made: the TCP socket, and the TLS socket that
+    replaces it (wrapping detaches the first, so shutting that one down would not stop a TLS read).
     """
 
     def __init__(self) -> None:
@@ -102,6 +104,7 @@ class _Deadline:
         self._wake_at = float("inf")  # when the watchdog wakes next by itself (monotonic s)
 
     def track(self, stream: Any) -> None:
+        """Track the socket under an httpcore network stream (None, or a stream without one: ignored)."""
         sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
             with self._cond:
@@ -223,6 +226,10 @@ class HttpClient:
         if settings.verify_tls and settings.ca_file:
             verify = ssl.create_default_context(cafile=settings.ca_file)
         self.verify = verify  # samplers with their own clients verify the same way
+        transport = recording_transport(verify, on_stream=self._deadline.track)
+        # Sockets are tracked by the network backend as they are made. Only where httpcore's backend
+        # could not be wrapped does every request carry a trace hook instead (~20 us a request).
+        self._extensions: dict[str, Any] = {} if is_recording(transport) else {"trace": self._trace}
         # Profile headers are merged per request, not kept on the client: a redirect to another
         # origin must be able to drop them.
         self._client = httpx.Client(
@@ -231,7 +238,7 @@ class HttpClient:
             headers={"User-Agent": f"opscheck/{__version__}", "Accept-Encoding": ACCEPT_ENCODING},
             cookies=_NoCookies(),
             follow_redirects=False,
-            transport=recording_transport(verify),
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -361,10 +368,6 @@ class HttpClient:
             evidence.error = "not sent: check deadline passed"
             raise CheckFailed(errors.TransportTimeout.reason, f"{where}: check deadline of {self.settings.deadline_s:g} s passed", evidence)
 
-        def trace(event: str, info: dict[str, Any]) -> None:
-            if event == "connection.connect_tcp.complete":
-                self._deadline.track(info.get("return_value"))
-
         # http.timeout_s bounds the whole exchange, redirects included (as curl's --max-time and Go's
         # Client.Timeout do); the check's deadline bounds all of a check's requests together.
         exchange_left = self.settings.timeout_s - (time.perf_counter() - start)
@@ -378,7 +381,7 @@ class HttpClient:
         request = self._client.build_request(
             method, url, headers=headers,
             json=None if json is UNSET else json, content=content,
-            timeout=httpx.Timeout(timeout), extensions={"trace": trace},
+            timeout=httpx.Timeout(timeout), extensions=self._extensions,
         )
         evidence.request_headers = self.redactor.headers(request.headers.multi_items())
         _received.stream = None
@@ -406,6 +409,10 @@ class HttpClient:
         finally:
             armed.disarm()
         return response, body, truncated, ttfb
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self._deadline.track(info.get("return_value"))
 
     def _redirect_refusal(self, first: Origin, url: str, deadline_at: float) -> str | None:
         """Why a redirect to `url` is not followed, or None. `first` is the origin the check asked."""
@@ -731,10 +738,13 @@ class _RecordingStream(httpcore.NetworkStream):
     drops them; these let the failure say what arrived instead, without asking again.
     """
 
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, on_stream: Callable[[Any], None] | None = None) -> None:
         self._inner = inner
+        self._on_stream = on_stream
         self.head = b""
         self.total = 0
+        if on_stream is not None:
+            on_stream(inner)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         _received.stream = self
@@ -754,30 +764,35 @@ class _RecordingStream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
-        return _RecordingStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        return _RecordingStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._on_stream)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
 
 
 class _RecordingBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+    """Makes every connection a _RecordingStream; `on_stream` is given each network stream as it is
+    made (TCP, then TLS over it)."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, on_stream: Callable[[Any], None] | None = None) -> None:
         self._inner = inner
+        self._on_stream = on_stream
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _RecordingStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        return _RecordingStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options), self._on_stream)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _RecordingStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+        return _RecordingStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._on_stream)
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
 
 
-def recording_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
-    """httpx's own transport, its connections made through _RecordingBackend.
+def recording_transport(verify: bool | ssl.SSLContext, on_stream: Callable[[Any], None] | None = None) -> httpx.HTTPTransport:
+    """httpx's own transport, its connections made through _RecordingBackend (which gives
+    `on_stream` each network stream it makes).
 
     httpx has no public hook for httpcore's network backend; if a later httpcore renames the pool's
     attribute, failures fall back to h11's own wording (tests/integration/test_hostile_answers.py notices).
@@ -786,8 +801,13 @@ def recording_transport(verify: bool | ssl.SSLContext) -> httpx.HTTPTransport:
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if backend is not None:
-        pool._network_backend = _RecordingBackend(backend)  # type: ignore[union-attr]
+        pool._network_backend = _RecordingBackend(backend, on_stream)  # type: ignore[union-attr]
     return transport
+
+
+def is_recording(transport: httpx.HTTPTransport) -> bool:
+    """Whether recording_transport could put its backend under `transport`'s connection pool."""
+    return isinstance(getattr(getattr(transport, "_pool", None), "_network_backend", None), _RecordingBackend)
 
 
 def _excerpt(body: bytes, headers: httpx.Headers) -> str:

@@ -1,22 +1,27 @@
 """The cheap paths of the HTTP client keep every bound of the general ones.
 
-A body with no Content-Encoding is read off the wire without a decoder, and the deadline watchdog
-is woken only when a nearer deadline is armed. Against real loopback servers (tests/hostile.py):
+A body with no Content-Encoding is read off the wire without a decoder, the deadline watchdog
+is woken only when a nearer deadline is armed, and sockets are tracked by the network backend
+(TCP and TLS alike) instead of a trace hook on every request. Against real loopback servers (tests/hostile.py):
 whatever the framing, the cap, the truncation flag and the timeouts are those of the general path.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
+import httpx
 import pytest
 
 from opscheck.evidence.redact import Redactor
 from opscheck.outcome import CheckFailed, Reason
+from opscheck.transport import http
 from opscheck.transport.http import HttpClient, HttpSettings, _Deadline
 from tests import hostile
 from tests.hostile import RawServer, _read_request
+from tests.tls_server import CertFactory
 
 CAP = 4096
 PATTERN = bytes(range(256))
@@ -151,3 +156,37 @@ def test_a_deadline_armed_after_the_watchdog_went_idle_fires():
         deadline.close()
         ours.close()
         theirs.close()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
+    return CertFactory(tmp_path_factory.mktemp("certs"))
+
+
+def _tls_body_trickle(certs: CertFactory) -> hostile.Handler:
+    cert, key = certs.leaf("trickle")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        _body_trickle(context.wrap_socket(conn, server_side=True), server)
+
+    return handler
+
+
+@pytest.mark.parametrize("hook", ["backend", "trace"])
+def test_an_https_answer_that_trickles_ends_at_the_timeout(certs, monkeypatch, hook):
+    # Wrapping a socket in TLS detaches the TCP socket: the watchdog must shut down the TLS one.
+    # Before, only the TCP socket was tracked, and this request ran 10 s (until the server gave up).
+    if hook == "trace":  # where httpcore's backend cannot be wrapped, the per-request hook does it
+        monkeypatch.setattr(http, "recording_transport", lambda verify, on_stream=None: httpx.HTTPTransport(verify=verify))
+    with RawServer(_tls_body_trickle(certs)) as server, \
+            HttpClient(HttpSettings(timeout_s=1, deadline_s=30, ca_file=str(certs.ca_file)), Redactor()) as client:
+        assert ("trace" in client._extensions) is (hook == "trace")
+        start = time.monotonic()
+        with pytest.raises(CheckFailed) as info:
+            client.request("GET", server.base_url.replace("http://", "https://") + "/")
+        took = time.monotonic() - start
+    assert info.value.reason is Reason.TIMEOUT, info.value
+    assert "no complete answer within the 1 s timeout" in info.value.message
+    assert took < 1 + 1
