@@ -15,7 +15,6 @@ from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.families.registry import BY_ARGNAME, FAMILIES, FAMILY_NAMES
 
 if TYPE_CHECKING:
-    from opscheck.evidence.kinds import Evidence
     from opscheck.config.profile import Case, Profile
     from opscheck.plugin.session import RunState
     from opscheck.results import CheckResult, PhaseResult

@@ -11,7 +11,7 @@ from typing import Any
 
 from opscheck.evidence.kinds import Evidence
 from opscheck.config.profile import Case
-from opscheck.report.results import RunbookRef
+from opscheck.results import RunbookRef
 
 BODY_LINES = 3
 

@@ -1,7 +1,7 @@
 """results.json: one record per check, with its reason, runbook section, evidence and attempts.
 
 The file's shape is published as `opscheck/results.schema.json` and documented in the README. The
-record types live in `opscheck.results` (re-exported here for older imports); this module writes.
+record types live in `opscheck.results`; this module writes them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from opscheck.results import (  # noqa: F401 - re-exported
-    OUTCOMES, RESULTS_VERSION, CheckResult, RunbookRef, RunInfo, results_payload,
-)
+from opscheck.results import CheckResult, RunInfo, results_payload
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

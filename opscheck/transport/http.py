@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
-import json as jsonlib
 import socket
 import ssl
 import threading
@@ -22,7 +21,7 @@ import time
 import uuid
 import weakref
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from http.cookiejar import CookieJar
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -32,7 +31,7 @@ import httpcore
 import httpx
 
 from opscheck import __version__
-from opscheck.config.settings import DEADLINE_PER_TIMEOUT, HttpSettings
+from opscheck.config.settings import HttpSettings
 from opscheck.evidence.kinds import Evidence
 from opscheck.outcome import CheckFailed, Reason
 from opscheck.transport import errors

@@ -9,23 +9,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-import tracemalloc
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import httpx
 import pytest
-
-from opscheck import jsonvalue
-from opscheck.measure.bands import (Band, FieldAbsent, classify, describe, format_duration, json_path_get, parse_duration,
-                            parse_timestamp, to_decimal)
-from opscheck.evidence.kinds import Evidence
-from opscheck.contract.expect import json_mismatch
-from opscheck.transport.http import Response
-from opscheck.jsonvalue import MAX_DEPTH, OutOfRange, TooDeep, format_decimal, loads
-from opscheck.outcome import CheckFailed, Reason
 
 from tests.unit.test_values import DEEP
 

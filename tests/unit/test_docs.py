@@ -8,7 +8,7 @@ from pathlib import Path
 
 from opscheck.outcome import Reason
 from opscheck.families.registry import FAMILIES
-from opscheck.report.results import OUTCOMES
+from opscheck.results import OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -7,12 +7,9 @@ through the real families against a loopback server are in tests/e2e/test_values
 from __future__ import annotations
 
 import json
-import threading
-import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 import httpx
