@@ -120,3 +120,22 @@ def run_checks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Ca
         return Run(int(result.ret), result.stdout.str(), result.stderr.str(), report_dir, pytester, text)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on loopback (tests/pgcluster.py), shared by the session.
+    Skips when PostgreSQL is not installed, unless OPSCHECK_REQUIRE_SERVERS=1 (CI), where it fails."""
+    import os
+
+    from tests.pgcluster import pg_bindir, start_cluster
+
+    if pg_bindir() is None:
+        if os.environ.get("OPSCHECK_REQUIRE_SERVERS") == "1":
+            pytest.fail("PostgreSQL is required here (OPSCHECK_REQUIRE_SERVERS=1) but initdb was not found")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

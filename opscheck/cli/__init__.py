@@ -7,11 +7,12 @@ error, 4 usage error (bad profile, unknown runbook section, bad option), 5 no ch
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 USAGE_ERROR = 4
 INTERRUPTED = 2
@@ -86,7 +87,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     runbook = sub.add_parser("runbook", help="list a runbook's sections and anchors")
     runbook.add_argument("file")
+    for module in COMMAND_MODULES:
+        _COMMANDS.update(importlib.import_module(module).add_parsers(sub))
     return parser
+
+
+# Commands of the nightly job and the drill, each module's `add_parsers(subparsers)` returns
+# {command: handler(args, extra) -> exit code}. The modules import their heavy parts in the handler.
+COMMAND_MODULES = ("opscheck.cli.history", "opscheck.cli.notify", "opscheck.cli.drill")
+_COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command in ("lint", "runbook"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return {"demo": _demo, "run": _run, "lint": _lint, "runbook": _runbook}[args.command](args, extra)
+        handlers = {"demo": _demo, "run": _run, "lint": _lint, "runbook": _runbook, **_COMMANDS}
+        return handlers[args.command](args, extra)
     except KeyboardInterrupt:
         print("opscheck: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -67,6 +67,7 @@ class Environment:
     name: str
     base_url: str
     allow_mutating: bool = False
+    drill: bool = False  # a restore drill may restore over it (issue 13)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Profile:
     raw: dict[str, Any] = field(default_factory=dict)  # the validated, interpolated document
     secrets: frozenset[str] = frozenset()  # every value read through a *_env field
     warnings: list[Problem] = field(default_factory=list)  # e.g. `on` reads differently under YAML 1.1
+    extras: dict[str, Any] = field(default_factory=dict)  # section -> its typed form, from SECTION_LOADERS
 
     def cases(self, section: str) -> list[Case]:
         return list(self.by_section.get(section, ()))
@@ -869,7 +871,7 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
         runbook_url=data.get("runbook_url"),
         auth=auth,
         environments={
-            name: Environment(name, e["base_url"].rstrip("/"), bool(e.get("allow_mutating", False)))
+            name: Environment(name, e["base_url"].rstrip("/"), bool(e.get("allow_mutating", False)), bool(e.get("drill", False)))
             for name, e in data.get("environments", {}).items()
         },
     )
@@ -887,8 +889,30 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
             except Exception as exc:  # noqa: BLE001 - a builder's slip is a profile problem at its line, never exit 3
                 detail = str(exc) or type(exc).__name__
                 ctx.problem((family.section,), f"cannot read this entry ({detail[:200]})")
+    for section, where in SECTION_LOADERS.items():
+        if section in data:
+            module, _, name = where.partition(":")
+            try:
+                profile.extras[section] = getattr(importlib.import_module(module), name)(data[section], builder)
+            except Exception as exc:  # noqa: BLE001 - as for a family: a problem at the section's line, never exit 3
+                detail = str(exc) or type(exc).__name__
+                ctx.problem((section,), f"cannot read this section ({detail[:200]})")
     profile.secrets = frozenset(s for s in ctx.secrets if s)
     return profile
+
+
+# Sections that are not check families: what the gate, the nightly job and the drill read. Each
+# loader gets the validated section and the Builder (problems with lines, files) and returns the
+# typed form kept in `Profile.extras[section]`. Named, like the families, so a run that does not use
+# a section never imports its module.
+SECTION_LOADERS: dict[str, str] = {
+    "watch": "opscheck.config.gate:load_watch",
+    "retries": "opscheck.config.gate:load_retries",
+    "objectives": "opscheck.config.nightly:load_objectives",
+    "notify": "opscheck.config.nightly:load_notify",
+    "maintenance": "opscheck.config.nightly:load_maintenance",
+    "restore": "opscheck.config.restore:load_restore",
+}
 
 
 class Builder:

@@ -30,6 +30,11 @@ RECORD_KEY = pytest.StashKey["CheckResult"]()  # the check's record as built whe
 CASE_KEY = pytest.StashKey["Case | None"]()  # the item's case, read from its marker once, not once per phase and hook
 MARKER = "opscheck_case"
 
+# One hook module per user beyond the on-call pass, each with its own options, sinks and hooks; they
+# reach the run through `config.stash[STATE_KEY]` (set in our pytest_configure, so theirs run
+# `trylast`). pytest registers them with this module, as it does any plugin's `pytest_plugins`.
+pytest_plugins = ("opscheck.plugin.gate", "opscheck.plugin.nightly", "opscheck.plugin.drill")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("opscheck", "opscheck: operational checks against a service")

@@ -36,3 +36,10 @@ def test_every_family_section_is_in_the_profile_schema_with_defaults():
     documented = (ROOT / "docs/profile.md").read_text()
     for section in sections:
         assert f"`{section}`" in documented, f"docs/profile.md does not document `{section}:`"
+
+
+def test_every_top_level_section_is_documented():
+    documented = (ROOT / "docs/profile.md").read_text()
+    for section in PROFILE_SCHEMA["properties"]:
+        if section != "$schema":
+            assert f"`{section}`" in documented, f"docs/profile.md does not document `{section}:`"
