@@ -268,10 +268,16 @@ class RunInfo:
                    counts=dict(data.get("counts") or {}))
 
 
-def results_payload(run: RunInfo, checks: list[CheckResult]) -> dict[str, Any]:
-    """The whole results.json document; `run.counts` is recomputed from `checks`."""
+def results_payload(run: RunInfo, checks: list[CheckResult], sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole results.json document; `run.counts` is recomputed from `checks`. `sections` adds
+    top-level parts beside `run` and `checks` (`rounds`, `history`, `notifications`, `drill`: see
+    results.schema.json), JSON-able values only."""
     run.counts = count_outcomes(checks)
-    return {"version": RESULTS_VERSION, "run": run.to_dict(), "checks": [c.to_dict() for c in checks]}
+    payload = {"version": RESULTS_VERSION, "run": run.to_dict(), "checks": [c.to_dict() for c in checks]}
+    for name, value in (sections or {}).items():
+        if name not in payload:
+            payload[name] = value
+    return payload
 
 
 def read_payload(payload: dict[str, Any]) -> tuple[RunInfo, list[CheckResult]]:

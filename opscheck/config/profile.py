@@ -906,11 +906,11 @@ def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) 
 # typed form kept in `Profile.extras[section]`. Named, like the families, so a run that does not use
 # a section never imports its module.
 SECTION_LOADERS: dict[str, str] = {
-    "watch": "opscheck.config.gate:load_watch",
+    "watch": "opscheck.config.watch:load_watch",
     "retries": "opscheck.config.gate:load_retries",
-    "objectives": "opscheck.config.nightly:load_objectives",
-    "notify": "opscheck.config.nightly:load_notify",
-    "maintenance": "opscheck.config.nightly:load_maintenance",
+    "objectives": "opscheck.config.objectives:load_objectives",
+    "notify": "opscheck.config.notify:load_notify",
+    "maintenance": "opscheck.config.notify:load_maintenance",
     "restore": "opscheck.config.restore:load_restore",
 }
 

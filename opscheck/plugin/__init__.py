@@ -33,7 +33,8 @@ MARKER = "opscheck_case"
 # One hook module per user beyond the on-call pass, each with its own options, sinks and hooks; they
 # reach the run through `config.stash[STATE_KEY]` (set in our pytest_configure, so theirs run
 # `trylast`). pytest registers them with this module, as it does any plugin's `pytest_plugins`.
-pytest_plugins = ("opscheck.plugin.gate", "opscheck.plugin.nightly", "opscheck.plugin.drill")
+pytest_plugins = ("opscheck.plugin.gate", "opscheck.plugin.sampling", "opscheck.plugin.nightly",
+                  "opscheck.plugin.alerting", "opscheck.plugin.drill")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,2 +1,2 @@
-"""pytest hooks for the nightly job (issue 12): `--history`, `--notify`, `--metrics-file` and
-`--pushgateway` sinks. Loaded through `pytest_plugins` of `opscheck.plugin`."""
+"""pytest hooks for the run history (issue 12): `--history`, `--location`, `--release`, `--run-key`.
+Loaded through `pytest_plugins` of `opscheck.plugin`."""

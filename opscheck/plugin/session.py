@@ -46,6 +46,9 @@ class RunState:
     usage_error: str | None = None  # found by an xdist worker (no target); the controller ends the run with it
     order: list[str] = field(default_factory=list)  # node ids in collection order, as xdist's workers collected them
     finishing: bool = False  # results.json was written once; a later failure rewrites it
+    # Top-level parts of results.json beside run and checks, filled by sinks in on_finish (before
+    # the file is written): "rounds" (watch), "history", "notifications", "drill". JSON-able, redacted.
+    sections: dict[str, Any] = field(default_factory=dict)
     _client: HttpClient | None = None
 
     @property
@@ -120,4 +123,4 @@ class RunState:
         # Written even with no checks: a results.json left from an earlier run must not speak for this one.
         from opscheck.report.results import ResultsJsonSink
 
-        return ResultsJsonSink(self.report_dir, self.redactor.text).write(self.run_info(self.exit_code), list(self.results.values()))
+        return ResultsJsonSink(self.report_dir, self.redactor.text, self.sections).write(self.run_info(self.exit_code), list(self.results.values()))

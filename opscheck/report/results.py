@@ -38,15 +38,16 @@ class ResultsJsonSink:
     `write` returns a one-line error instead, put through `redact` (text -> text).
     """
 
-    def __init__(self, report_dir: Path, redact: Callable[[str], str] = str) -> None:
+    def __init__(self, report_dir: Path, redact: Callable[[str], str] = str, sections: dict[str, Any] | None = None) -> None:
         self.path = report_dir / "results.json"
         self.redact = redact
+        self.sections = sections if sections is not None else {}  # read at write time: sinks fill it in on_finish
 
     def on_result(self, record: CheckResult) -> None:
         pass  # written whole at the end: a file from the middle of a run would stand for a run that never ended
 
     def on_finish(self, run: RunInfo, records: list[CheckResult]) -> None:
-        write_json_atomic(self.path, results_payload(run, records))
+        write_json_atomic(self.path, results_payload(run, records, self.sections))
 
     def write(self, run: RunInfo, records: list[CheckResult]) -> str | None:
         try:
