@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-OUTCOMES = ("passed", "degraded", "failed", "skipped")
+OUTCOMES = ("passed", "degraded", "flaky", "failed", "skipped")  # flaky: passed only on a retry (the gate)
 RESULTS_VERSION = 1
 PHASES = ("setup", "call", "teardown")
 

@@ -35,7 +35,22 @@ def _pytest(args: list[str]) -> int:
     # No cache dir: the checks may live in site-packages, and a gate run should leave nothing behind.
     # rootdir at the checks keeps node ids short (test_smoke.py::test_smoke[api-health]).
     folder = str(checks_dir())
-    return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(args), *args]))
+    return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(args),
+                            *_terminal_defaults(args), *args]))
+
+
+def _terminal_defaults(args: list[str]) -> list[str]:
+    """How `opscheck run` and `opscheck demo` print: check ids by family instead of installed file
+    paths, and one summary of failures (the runbook summary) instead of pytest's failure sections
+    and short summary, which repeat it with file paths. `--tb=...` or `-r...` brings pytest's back."""
+    out = ["--show-check-ids"]
+    if not any(a.startswith("--tb") for a in args):
+        out.append("--tb=no")
+    if not any(a.startswith("-r") and not a.startswith("--") for a in args):
+        out.append("-rN")
+    return out
+
+
 
 
 # Plugins our dependencies register that a run may not use, by the name `-p no:` takes, with the
@@ -48,12 +63,15 @@ UNUSED_PLUGINS: dict[str, tuple[str, ...]] = {
     "anyio": ("--anyio",),
     "xdist": ("-n", "--numprocesses", "--dist", "--maxprocesses", "--max-worker-restart", "-d", "--tx"),
     "xdist.looponfail": ("-f", "--looponfail"),
-    "rerunfailures": ("--reruns", "--only-rerun", "--rerun-except", "--force-reruns"),
+    "rerunfailures": ("--reruns", "--only-rerun", "--rerun-except", "--force-reruns", "--retries", "--retry-on",
+                      "--retry-delay", "--mode"),
 }
 
 
 def _unused_plugins(args: list[str]) -> list[str]:
     named = " ".join(args)
+    if _profile_retries(args):
+        named += " rerunfailures"  # the profile's `retries:` section asks for reruns
     out = []
     for plugin, prefixes in UNUSED_PLUGINS.items():
         short = plugin.split(".")[0].removesuffix("pytest")
@@ -62,6 +80,24 @@ def _unused_plugins(args: list[str]) -> list[str]:
         if not asked:
             out += ["-p", f"no:{plugin}"]
     return out
+
+
+def _profile_retries(args: list[str]) -> bool:
+    """Does the profile the run will read have a top-level `retries:` section? A cheap look at its
+    text (the plugin reads and validates it properly); False when it cannot be read."""
+    import re
+
+    from opscheck.config.discovery import find_profile
+
+    given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--profile"), None)
+    given = given or next((a.split("=", 1)[1] for a in args if a.startswith("--profile=")), None)
+    try:
+        path = find_profile(given)
+        if path is None or not path.is_file() or path.stat().st_size > 1 << 20:
+            return False
+        return re.search(r"^retries\s*:", path.read_text(encoding="utf-8", errors="replace"), re.M) is not None
+    except OSError:
+        return False
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -81,6 +117,12 @@ def _build_parser() -> argparse.ArgumentParser:
     target.add_argument("--base-url", metavar="URL")
     run.add_argument("--report-dir", metavar="DIR")
     run.add_argument("--wait-ready", metavar="SECONDS")
+    run.add_argument("--mode", choices=("gate", "oncall", "nightly", "restore"),
+                     help="a preset of families, retries, watch and reports (README: modes); explicit options win")
+    run.add_argument("--retries", metavar="N", help="run a failed check up to N more times; a pass on a retry is flaky")
+    run.add_argument("--retry-delay", metavar="SECONDS", help="seconds between a failed attempt and its retry")
+    run.add_argument("--retry-on", metavar="REASON[,REASON]",
+                     help="reasons retried besides dns, connect, tls, timeout and protocol ('any': every reason)")
 
     lint = sub.add_parser("lint", help="validate the profile and its runbook references, offline")
     lint.add_argument("--profile", metavar="PATH")
@@ -120,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     forwarded = []
-    for option in ("profile", "env", "base_url", "report_dir", "wait_ready"):
+    for option in ("profile", "env", "base_url", "report_dir", "wait_ready", "mode", "retries", "retry_delay", "retry_on"):
         value = getattr(args, option)
         if value is not None:
             forwarded += [f"--{option.replace('_', '-')}", value]

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 
 from opscheck.demo.faults import FAULTS, ErrorsMiddleware, JitterMiddleware, SlowMiddleware, validate_faults
+from opscheck.demo.faults import FirstRequestCutMiddleware
 from opscheck.demo.middleware import (
     HttpMetrics,
     MetricsMiddleware,
@@ -92,6 +93,8 @@ def create_app(
         middleware.append(Middleware(JitterMiddleware, delay_s=jitter_ms / 1000))
     if "errors" in active_faults:
         middleware.append(Middleware(ErrorsMiddleware))
+    if "first_request_cut" in active_faults:  # outermost: the cut answer carries nothing else
+        middleware.insert(0, Middleware(FirstRequestCutMiddleware))
 
     app = FastAPI(title=APP_TITLE, version=APP_VERSION, middleware=middleware)
     app.add_exception_handler(ApiError, api_error_handler)

@@ -36,6 +36,7 @@ FAULTS: dict[str, str] = {
     "kpi_breach": "/api/pipeline/summary reports PAR_90 at 5.4 % (critical > 5 %)",
     "jitter": "every 20th request waits jitter_ms (default 800 ms), a long tail; /health/live and /metrics are exempt",
     "errors": "every 10th GET to an /api/ route answers 500 {\"error\": \"INTERNAL\"}, counted in /metrics",
+    "first_request_cut": "the first answer on each path is cut off mid-body (the connection closes); later ones are whole",
 }
 
 DRIFTED_VERSION = "1.4.3"  # what /api/health claims under the version_mismatch fault
@@ -178,3 +179,27 @@ PHANTOM_OPERATION = {
         },
     }
 }
+
+
+class FirstRequestCutMiddleware:
+    """Fault ``first_request_cut``: the first request to each path gets the start of an answer and
+    then a closed connection, as during a rolling restart; every later request is answered.
+
+    The answer promises more body than it sends and the app returns, so the server closes the
+    connection and the client sees a truncated answer (a transport failure, which a retry fixes).
+    """
+
+    CUT_BODY = b'{"cut'
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: set[str] = set()  # one event loop per app: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.seen:
+            await self.app(scope, receive, send)
+            return
+        self.seen.add(scope["path"])
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": self.CUT_BODY, "more_body": True})

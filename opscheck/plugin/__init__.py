@@ -777,6 +777,7 @@ def _settle_results(session: pytest.Session, state: RunState, status: int) -> No
                 state.mark_error(state.result_for(item.nodeid, case), "not run: the run stopped on an internal error before this check")
 
 
+@pytest.hookimpl(trylast=True)  # the runbook summary is the last thing printed, after pytest-benchmark's table
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None and state.usage_error is not None:

@@ -5,12 +5,27 @@ Reads result records and the run's `RunInfo` only (see opscheck.results), never 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from opscheck.results import OUTCOMES, CheckResult, RunInfo
 
-SHOWN = ("failed", "degraded")
+SHOWN = ("failed", "degraded", "flaky")
+FLAGS = {"degraded": "DEGRADED ", "flaky": "FLAKY "}
+
+
+def shown_link(link: str, cwd: str | None = None) -> str:
+    """A runbook link as the terminal shows it: a URL as it is; a file path (with its #anchor)
+    relative to the working directory when that is shorter."""
+    if "://" in link:
+        return link
+    path, sep, anchor = link.partition("#")
+    try:
+        relative = os.path.relpath(path, cwd or os.getcwd())
+    except ValueError:  # another drive (Windows)
+        return link
+    return relative + sep + anchor if len(relative) < len(path) else link
 
 
 def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: int) -> None:
@@ -35,16 +50,19 @@ def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: 
         if first.runbook is None:
             tr.write_line("(no runbook section)", bold=True)
         else:
-            tr.write_line(f"{first.runbook.section}  ->  {first.runbook.link}", bold=True)
+            tr.write_line(f"{first.runbook.section}  ->  {shown_link(first.runbook.link)}", bold=True)
             for line in first.runbook.excerpt:
                 tr.write_line(f"  | {line}")
         for r in group:
-            flag = "DEGRADED " if r.outcome == "degraded" else ""
+            flag = FLAGS.get(r.outcome, "")
             tr.write_line(f"  {r.severity:<9} {r.id:<32} {r.reason or '-':<9} {flag}{r.message or ''}",
                           yellow=bool(flag))
     outcomes = list(OUTCOMES) + sorted({r.outcome for r in results} - set(OUTCOMES))
     counts = {o: sum(1 for r in results if r.outcome == o) for o in outcomes}
     verdict = "PASS" if exit_code == 0 else "FAIL"
+    soft = [o for o in ("degraded", "flaky") if exit_code == 0 and any(r.outcome == o for r in results)]
+    if soft:
+        verdict += f" with {' and '.join(soft)} results"
     parts = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     reruns = sum(1 for r in results if len(r.attempts) > 1)
     rerun_note = f"; {reruns} rerun" if reruns else ""
@@ -80,3 +98,53 @@ class TerminalSink:
     def write(self, tr: Any, exit_code: int) -> None:
         if self.run is not None:
             write_summary(tr, self.run, self.records, exit_code)
+
+
+def check_label(nodeid: str, family_by_file: dict[str, str]) -> tuple[str, str] | None:
+    """A bundled check's node id -> (family, check id), e.g. "test_smoke.py::test_smoke[api-health]"
+    -> ("smoke", "smoke::api-health"); None for any other test."""
+    path, _, rest = str(nodeid).partition("::")
+    family = family_by_file.get(path)
+    if family is None or "[" not in rest or not rest.endswith("]"):
+        return None
+    return family, f"{family}::{rest[rest.index('[') + 1:-1]}"
+
+
+def show_check_ids(tr: Any, checks_dir: Path, family_by_file: dict[str, str]) -> None:
+    """Make pytest's terminal reporter `tr` name bundled checks by family and check id instead of
+    their installed file paths (`opscheck run`, `opscheck demo`): a progress line per family
+    (`smoke .....`), and check ids with -v. Any other test keeps pytest's usual line.
+
+    pytest has no hook for the progress line's prefix, so the reporter's two methods that write it
+    are wrapped on this one instance, as plugins that restyle the progress lines do. Only node ids
+    under the bundled checks' rootdir (`checks_dir`) are relabelled.
+    """
+    if Path(tr.config.rootpath).resolve() != Path(checks_dir).resolve():
+        return  # the node ids are not the bundled ones' short form
+    write_result: Callable[..., None] = tr.write_fspath_result
+    location_line = getattr(tr, "_locationline", None)
+
+    def write_fspath_result(nodeid: Any, res: str, **markup: bool) -> None:
+        label = check_label(nodeid, family_by_file)
+        if label is None:
+            write_result(nodeid, res, **markup)
+            return
+        key = Path(f"<opscheck {label[0]}>")
+        if tr.currentfspath != key:
+            filler = getattr(tr, "_write_progress_information_filling_space", None)
+            if tr.currentfspath is not None and getattr(tr, "_show_progress_info", False) and filler is not None:
+                filler()
+            tr.currentfspath = key
+            tw = getattr(tr, "_tw", None)
+            if tw is not None:
+                tw.line()
+            tr.write(f"{label[0]} ")
+        tr.write(res, flush=True, **markup)
+
+    tr.write_fspath_result = write_fspath_result
+    if location_line is not None:
+        def locationline(nodeid: Any, fspath: str, lineno: int | None, domain: str) -> str:
+            label = check_label(nodeid, family_by_file)
+            return label[1] + " " if label is not None else location_line(nodeid, fspath, lineno, domain)
+
+        tr._locationline = locationline
