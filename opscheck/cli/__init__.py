@@ -109,6 +109,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     demo.add_argument("--serve", action="store_true", help="only serve the reference service until Ctrl-C")
     demo.add_argument("--report-dir", default="reports", metavar="DIR")
+    from opscheck.watch.command import add_options as add_watch_options
+
+    add_watch_options(demo)
 
     run = sub.add_parser("run", help="run the bundled checks against a service; extra arguments go to pytest")
     run.add_argument("--profile", metavar="PATH")
@@ -117,6 +120,7 @@ def _build_parser() -> argparse.ArgumentParser:
     target.add_argument("--base-url", metavar="URL")
     run.add_argument("--report-dir", metavar="DIR")
     run.add_argument("--wait-ready", metavar="SECONDS")
+    add_watch_options(run)
     run.add_argument("--mode", choices=("gate", "oncall", "nightly", "restore"),
                      help="a preset of families, retries, watch and reports (README: modes); explicit options win")
     run.add_argument("--retries", metavar="N", help="run a failed check up to N more times; a pass on a retry is flaky")
@@ -166,6 +170,12 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         value = getattr(args, option)
         if value is not None:
             forwarded += [f"--{option.replace('_', '-')}", value]
+    from opscheck.watch import command as watch
+
+    if watch.wanted(args):
+        from opscheck.config.discovery import find_profile
+
+        return watch.run_command("opscheck run", args, forwarded, extra, args.report_dir or "reports", find_profile(args.profile))
     return _pytest(forwarded + extra)
 
 
@@ -250,6 +260,11 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"opscheck demo: reference service at {service.base_url}{faults}", flush=True)
         if args.serve:
             return _serve(service, profile, key_was_chosen=bool(chosen))
+        from opscheck.watch import command as watch
+
+        if watch.wanted(args):
+            return watch.run_command("opscheck demo", args, ["--profile", str(profile), "--env", "local", "--base-url",
+                                                             service.base_url], extra, args.report_dir, profile)
         return _pytest(["--profile", str(profile), "--env", "local", "--base-url", service.base_url,
                         "--report-dir", args.report_dir, *extra])
 

@@ -32,6 +32,7 @@ from opscheck.demo.middleware import (
     request_validation_handler,
 )
 from opscheck.demo.models import APP_TITLE, APP_VERSION, ApiError
+from opscheck.demo.switch import FaultSwitch, SwitchedSlowMiddleware, add_switch_routes
 from opscheck.demo.routes import (
     add_api_routes,
     add_health_routes,
@@ -96,6 +97,10 @@ def create_app(
     if "first_request_cut" in active_faults:  # outermost: the cut answer carries nothing else
         middleware.insert(0, Middleware(FirstRequestCutMiddleware))
 
+    # Faults switched on while the service runs (demo/switch.py); inside the metrics, like `slow`.
+    switch = FaultSwitch(active_faults)
+    middleware.append(Middleware(SwitchedSlowMiddleware, switch=switch, delay_s=slow_ms / 1000))
+
     app = FastAPI(title=APP_TITLE, version=APP_VERSION, middleware=middleware)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -103,7 +108,9 @@ def create_app(
     app.state.faults = active_faults
     app.state.metrics = metrics
 
-    add_health_routes(app, active_faults)
+    app.state.fault_switch = switch
+    add_health_routes(app, switch)  # type: ignore[arg-type]  # reads `name in faults` per request
+    add_switch_routes(app, switch)
 
     add_pipeline_route(app, active_faults)
     add_metrics_route(app, metrics)

@@ -122,6 +122,22 @@ class DemoService:
             return ""
         return "\n".join(text.splitlines()[-max_lines:])
 
+    def switch_fault(self, name: str, on: bool = True, timeout_s: float = 5.0) -> list[str]:
+        """Switch a run-time fault (`unhealthy`, `not_ready`, `slow`: demo/switch.py) on or off;
+        returns the faults active now. RuntimeError when the service refuses (e.g. not switchable)."""
+        import json
+
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=timeout_s)
+        try:
+            connection.request("PUT" if on else "DELETE", f"/_demo/faults/{name}")
+            response = connection.getresponse()
+            body = response.read(65536)
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"switching {name!r} {'on' if on else 'off'}: status {response.status}: {body[:200]!r}")
+        return list(json.loads(body)["active"])
+
     # --- internals ---------------------------------------------------------
 
     def _command(self, fd: int) -> list[str]:
