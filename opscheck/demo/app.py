@@ -72,8 +72,12 @@ def create_app(
     max_body_bytes: int = 1048576,
     max_batch_items: int = 500,
     jitter_ms: int = 800,
+    data_dir: str | None = None,
+    database_url: str | None = None,
 ) -> FastAPI:
-    """Build one independent instance of the demo service with the given faults."""
+    """Build one independent instance of the demo service with the given faults.
+
+    `data_dir` and `database_url` (the restore drill's data, opscheck.demo.data) are optional."""
     active_faults = validate_faults(faults)
     _require_int_at_least("slow_ms", slow_ms, 0)
     _require_int_at_least("max_body_bytes", max_body_bytes, 1)
@@ -109,6 +113,10 @@ def create_app(
     app.state.metrics = metrics
 
     app.state.fault_switch = switch
+    if data_dir or database_url:  # registered first, so they answer before the built-in routes
+        from opscheck.demo.data import DataStore, add_data_routes
+
+        add_data_routes(app, switch, keys, DataStore(data_dir, database_url))  # type: ignore[arg-type]
     add_health_routes(app, switch)  # type: ignore[arg-type]  # reads `name in faults` per request
     add_switch_routes(app, switch)
 

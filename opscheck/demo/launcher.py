@@ -45,6 +45,8 @@ class DemoService:
         max_body_bytes: int | None = None,
         max_batch_items: int | None = None,
         jitter_ms: int | None = None,
+        data_dir: str | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.faults = (faults,) if isinstance(faults, str) else tuple(faults)
         unknown = sorted(set(self.faults) - FAULTS.keys())
@@ -56,6 +58,8 @@ class DemoService:
         self.max_body_bytes = max_body_bytes
         self.max_batch_items = max_batch_items
         self.jitter_ms = jitter_ms
+        self.data_dir = data_dir  # the restore drill's data (opscheck.demo.data)
+        self.database_url = database_url
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
@@ -149,6 +153,7 @@ class DemoService:
             "--max-body-bytes": self.max_body_bytes,
             "--max-batch-items": self.max_batch_items,
             "--jitter-ms": self.jitter_ms,
+            "--data-dir": self.data_dir,
         }
         for flag, value in optional.items():
             if value is not None:
@@ -161,6 +166,8 @@ class DemoService:
             env["API_KEYS"] = ";".join(self.api_keys)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"  # so a crash's last words reach the log
+        if self.database_url is not None:
+            env["DATABASE_URL"] = self.database_url  # from the environment, never argv: it may hold a password
         return env
 
     def _spawn(self) -> None:

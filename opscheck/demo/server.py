@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"items allowed per ingest batch (default: ${MAX_BATCH_ENV} or {DEFAULT_MAX_BATCH_ITEMS})",
     )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="the data folder a restore drill restores (readiness reports it); the database URL comes from $DATABASE_URL",
+    )
     return parser
 
 
@@ -129,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             jitter_ms=args.jitter_ms,
             max_body_bytes=max_body,
             max_batch_items=max_batch,
+            data_dir=args.data_dir,
+            database_url=os.environ.get("DATABASE_URL") or None,  # a secret: never a flag
         )
     except (UsageError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
