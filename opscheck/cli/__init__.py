@@ -263,8 +263,10 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
         from opscheck.watch import command as watch
 
         if watch.wanted(args):
-            return watch.run_command("opscheck demo", args, ["--profile", str(profile), "--env", "local", "--base-url",
-                                                             service.base_url], extra, args.report_dir, profile)
+            # Rounds are `opscheck run` processes, where --env and --base-url exclude each other: the
+            # demo profile's local environment reads its URL from DEMO_BASE_URL.
+            return watch.run_command("opscheck demo", args, ["--profile", str(profile), "--env", "local"], extra,
+                                     args.report_dir, profile, env={**os.environ, "DEMO_BASE_URL": service.base_url})
         return _pytest(["--profile", str(profile), "--env", "local", "--base-url", service.base_url,
                         "--report-dir", args.report_dir, *extra])
 

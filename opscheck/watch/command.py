@@ -59,12 +59,13 @@ def wanted(args: argparse.Namespace) -> bool:
 
 
 def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra: list[str],
-                report_dir: str, profile_path: Path | None) -> int:
+                report_dir: str, profile_path: Path | None, env: dict[str, str] | None = None) -> int:
     """Check the options, build the watch and run it; returns the exit code.
 
     `forwarded` are the `opscheck run` options the front door built (--profile, --env, --base-url,
     --report-dir, --wait-ready, ...), `extra` the pytest arguments; `profile_path` the profile
-    whose `watch:` section applies (None when there is none to read).
+    whose `watch:` section applies (None when there is none to read); `env` the rounds' environment
+    (default: this process's).
     """
     from opscheck.watch.driver import WatchRun, run_watch
 
@@ -77,7 +78,7 @@ def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra
     run_args, first = split_per_round(forwarded)
     watch = WatchRun(plan=plan, run_args=[*run_args, *select_args, *extra], report_dir=Path(report_dir),
                      first_round_args=first, selection=selection, service=service,
-                     profile=str(profile_path) if profile_path else "")
+                     profile=str(profile_path) if profile_path else "", env=env)
     return run_watch(watch)
 
 
