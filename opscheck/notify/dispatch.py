@@ -74,8 +74,6 @@ class Notifier:
         now = self.now()
         out = []
         for record in records:
-            runs = self.store.check_runs(self.service, self.env, record.id, since=now - self.config.lookback,
-                                         limit=MAX_RUNS_READ)
             last = self.store.last_delivery(self.service, self.env, record.id)
             last_state = last.state if last is not None and last.state in ("firing", "resolved") else None
             last_firing_at = None
@@ -83,10 +81,7 @@ class Notifier:
                 sent = [d for d in self.store.deliveries(self.service, self.env, record.id, since=now - self.config.lookback)
                         if d.state == "firing" and not (d.detail or {}).get("refresh")]
                 last_firing_at = sent[-1].sent_at if sent else last.sent_at
-            decision = rules.decide(runs, last_state=last_state, last_firing_at=last_firing_at, now=now,
-                                    failure_threshold=self.config.failure_threshold,
-                                    success_threshold=self.config.success_threshold,
-                                    remind_every=self.config.remind_every, quorum=self.config.quorum)
+            decision = self._decide(record.id, now, last_state, last_firing_at)
             fields = {"severity": record.severity, "family": record.family, "check": record.id, "service": self.service}
             routed = self.config.receivers_for(fields)
             alert, receivers, refresh = None, [], []
@@ -100,6 +95,25 @@ class Notifier:
                     alert = self._alert(record, decision, now, run_id, state="firing")
             out.append(Planned(record, decision, alert, receivers, refresh))
         return out
+
+    def _decide(self, check_id: str, now: datetime, last_state: str | None, last_firing_at: datetime | None) -> rules.Decision:
+        """Reads only the newest runs the rules need: a few slots' worth per threshold and quorum
+        location, more (x4 each time, at most MAX_RUNS_READ) while the current streak reaches back
+        past what was read, so `since` is the streak's true start within the lookback."""
+        config = self.config
+        need = max(config.failure_threshold, config.success_threshold) + 1
+        limit = min(MAX_RUNS_READ, 8 * need * max(config.quorum, 2))
+        while True:
+            runs = self.store.check_runs(self.service, self.env, check_id, since=now - config.lookback, limit=limit)
+            decision = rules.decide(runs, last_state=last_state, last_firing_at=last_firing_at, now=now,
+                                    failure_threshold=config.failure_threshold,
+                                    success_threshold=config.success_threshold,
+                                    remind_every=config.remind_every, quorum=config.quorum)
+            known = decision.extra.get("known", 0)
+            truncated = len(runs) >= limit and limit < MAX_RUNS_READ
+            if not truncated or known > decision.streak or (decision.since is None and known >= need):
+                return decision
+            limit = min(MAX_RUNS_READ, limit * 4)
 
     def _alert(self, record: CheckResult, decision: rules.Decision, now: datetime, run_id: int | None,
                state: str | None = None) -> Alert:

@@ -115,7 +115,7 @@ def decide(runs: Sequence[Any], *, last_state: str | None, last_firing_at: datet
     failing = [s for s in known[len(known) - streak:]] if newest == "down" else []
     down_run = _newest_down_run(known)
     info = {"reason": down_run.reason if down_run else None, "message": down_run.message if down_run else None,
-            "run": down_run}
+            "run": down_run, "extra": {"known": len(known)}}
     if newest == "down":
         locations = tuple(sorted({loc for s in failing for loc in s.down_locations}))
         since = failing[0].first_started
@@ -135,7 +135,7 @@ def decide(runs: Sequence[Any], *, last_state: str | None, last_firing_at: datet
             return Decision("resolved", f"passed {streak} slot(s) in a row (threshold {success_threshold})",
                             streak=streak, **info)
         return Decision(None, f"passed {streak} of {success_threshold} slot(s) needed to resolve", streak=streak, **info)
-    return Decision(None, "passing", streak=streak)
+    return Decision(None, "passing", streak=streak, extra={"known": len(known)})
 
 
 def _newest_down_run(known: list[Slot]) -> Any:
