@@ -1,12 +1,13 @@
 """A run's results as Prometheus metrics: a textfile for node_exporter, or a Pushgateway group.
 
 Formatting and pushing are prometheus-client's (CollectorRegistry, write_to_textfile,
-push_to_gateway); nothing here writes the text format by hand. Metrics, all gauges:
+push_to_gateway); nothing here writes the text format by hand. Metrics (gauges, but for the latency summary):
 
     opscheck_check_success{service,env,location,check,family,severity}           1 passed/degraded/flaky, 0 failed
     opscheck_check_outcome{service,env,location,check,family,severity,outcome}   1 for the check's outcome, 0 for the others
     opscheck_check_duration_seconds{service,env,location,check,family,severity}  the check's duration, all attempts
-    opscheck_check_latency_seconds{...,quantile}                                 sampled checks (slo, benchmark): p50/p90/p95/p99
+    opscheck_check_latency_seconds{...,quantile}  (summary)                      sampled checks (slo, benchmark): p50/p90/p95/p99,
+                                                                                 with _count (answers measured) and _sum
     opscheck_run_timestamp_seconds{service,env,location}                         the run's start, Unix time
     opscheck_run_duration_seconds{service,env,location}
     opscheck_run_exit_code{service,env,location}
@@ -48,8 +49,8 @@ def build_registry(run: RunInfo, records: Iterable[CheckResult], *, location: st
                     CHECK_LABELS + ("outcome",), registry=registry)
     duration = Gauge("opscheck_check_duration_seconds", "How long the check took, all attempts.", CHECK_LABELS,
                      registry=registry)
-    latency = Gauge("opscheck_check_latency_seconds", "Latency quantiles of a sampled check (slo, benchmark).",
-                    CHECK_LABELS + ("quantile",), registry=registry)
+    latency = _Latency()
+    registry.register(latency)
     env = run.environment or ""
     outcomes = list(OUTCOMES) + sorted({r.outcome for r in records} - set(OUTCOMES))
     for record in records:
@@ -59,8 +60,7 @@ def build_registry(run: RunInfo, records: Iterable[CheckResult], *, location: st
         for name in outcomes:
             outcome.labels(*labels, name).set(1 if record.outcome == name else 0)
         duration.labels(*labels).set(round(record.duration_ms / 1000, 6))
-        for quantile, seconds in latency_quantiles(record.measurements):
-            latency.labels(*labels, quantile).set(seconds)
+        latency.add(dict(zip(CHECK_LABELS, labels)), record.measurements)
     run_labels = (run.service, env, location)
     Gauge("opscheck_run_timestamp_seconds", "When the run started, Unix time.", RUN_LABELS,
           registry=registry).labels(*run_labels).set(_timestamp(run.started_at))
@@ -70,6 +70,43 @@ def build_registry(run: RunInfo, records: Iterable[CheckResult], *, location: st
     Gauge("opscheck_run_exit_code", "The run's exit code (0 all passed, 1 a check failed; see the README).",
           RUN_LABELS, registry=registry).labels(*run_labels).set(float(code if code is not None else -1))
     return registry
+
+
+class _Latency:
+    """A custom collector: one summary per sampled check, its quantiles, `_count` (the answers the
+    figures come from, `n_ok`) and `_sum` (mean x count), as prometheus-client formats a summary."""
+
+    NAME = "opscheck_check_latency_seconds"
+
+    def __init__(self) -> None:
+        self.checks: list[tuple[dict[str, str], list[tuple[str, float]], int | None, float | None]] = []
+
+    def add(self, labels: dict[str, str], measurements: dict[str, Any] | None) -> None:
+        quantiles = latency_quantiles(measurements)
+        if not quantiles:
+            return
+        count, mean = (measurements or {}).get("n_ok"), (measurements or {}).get("mean_ms")
+        try:
+            total = float(mean) * int(count) / 1000 if mean is not None and count is not None else None
+        except (TypeError, ValueError):
+            total = None
+        self.checks.append((labels, quantiles, int(count) if isinstance(count, int) else None, total))
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.metrics_core import Metric
+
+        metric = Metric(self.NAME, "Latency quantiles of a sampled check (slo, benchmark), over its answers "
+                                   "with an expected status.", "summary")
+        for labels, quantiles, count, total in self.checks:
+            for quantile, seconds in quantiles:
+                metric.add_sample(self.NAME, {**labels, "quantile": quantile}, seconds)
+            if count is not None and total is not None:
+                metric.add_sample(self.NAME + "_count", labels, float(count))
+                metric.add_sample(self.NAME + "_sum", labels, round(total, 6))
+        yield metric
+
+    def describe(self) -> Iterable[Any]:
+        return []
 
 
 def latency_quantiles(measurements: dict[str, Any] | None) -> list[tuple[str, float]]:
