@@ -17,6 +17,7 @@ machine without a network it otherwise stalls on refused connections.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -25,7 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 
 TIMEOUT_S = 60.0
@@ -65,13 +66,80 @@ def screenshot(
     return check_png(out)
 
 
-def dump_dom(chromium: str, page: Path, timeout_s: float = TIMEOUT_S, query: str = "") -> str:
-    """The page's DOM after its scripts ran (Chromium's --dump-dom), as serialized HTML."""
+def dump_dom(chromium: str, page: Path, timeout_s: float = TIMEOUT_S, query: str = "",
+             width: int | None = None, height: int | None = None) -> str:
+    """The page's DOM after its scripts ran (Chromium's --dump-dom), as serialized HTML; laid out
+    in a window of `width` x `height` px when given."""
     page = page.resolve()
     if not page.is_file():
         raise ScreenshotError(f"no such report: {page}")
-    out = _run_chromium(chromium, page, ["--dump-dom"], timeout_s, query)
+    size = [f"--window-size={width},{height or 1000}"] if width else []
+    out = _run_chromium(chromium, page, [*size, "--dump-dom"], timeout_s, query)
     return out.decode("utf-8", "replace")
+
+
+# Run after pytest-html's own script has built the tables: measures the laid-out page and writes
+# the figures into <body data-probe="...">, which --dump-dom then carries out.
+PROBE_JS = """
+(function () {
+  const all = (sel) => [...document.querySelectorAll(sel)];
+  const right = (el) => Math.round(el.getBoundingClientRect().right);
+  // A plot is cut when an ancestor that clips (overflow not visible) ends before the plot does.
+  const plots = all('.opscheck-plot svg').map((svg) => {
+    const box = svg.getBoundingClientRect();
+    let cut = 0;
+    for (let el = svg.parentElement; el && el !== document.body; el = el.parentElement) {
+      const style = getComputedStyle(el);
+      if (style.overflowX !== 'visible' || style.overflowY !== 'visible') {
+        const outer = el.getBoundingClientRect();
+        if (box.bottom > outer.bottom + 1 || box.right > outer.right + 1) cut += 1;
+      }
+    }
+    return {height: Math.round(box.height), width: Math.round(box.width), cut};
+  });
+  const banner = document.getElementById('opscheck-verdict');
+  const probe = {
+    viewport: document.documentElement.clientWidth,
+    pageWidth: document.documentElement.scrollWidth,
+    pageHeight: document.documentElement.scrollHeight,
+    tableWidth: Math.round(document.getElementById('results-table').getBoundingClientRect().width),
+    widestRow: Math.max(0, ...all('#results-table tr').map(right)),
+    reasonRight: Math.max(0, ...all('#results-table td.col-reason').map(right)),
+    runbookRight: Math.max(0, ...all('#results-table td.col-runbook').map(right)),
+    plots,
+    checks: all('#results-table td.col-testId').map((td) => td.textContent),
+    environment: all('#environment tr').map((tr) => tr.cells[0].textContent),
+    verdict: banner ? banner.dataset.verdict : null,
+    banner: banner ? banner.innerText : null,
+    sectionsAfterBanner: !!(banner && banner.nextElementSibling && banner.nextElementSibling.id === 'opscheck-sections'),
+  };
+  document.body.setAttribute('data-probe', JSON.stringify(probe));
+})();
+"""
+
+
+def layout_probe(chromium: str, report: Path, width: int = 1366, height: int = 1000, query: str = "collapsed=",
+                 timeout_s: float = TIMEOUT_S) -> tuple[dict, str]:
+    """Lay out `report` in a `width` px window (by default with every row's details open:
+    pytest-html's `?collapsed=`) and measure it: (figures, the DOM as serialized HTML).
+
+    Figures: viewport, pageWidth and pageHeight (px), tableWidth, widestRow, reasonRight and
+    runbookRight (the right edge of the widest row and of the Reason and Runbook cells), plots
+    (each plot's size and `cut`: how many clipping ancestors end before it does), checks (the
+    Check column's texts), environment (the environment table's keys in order), verdict and
+    banner (the banner's data-verdict and text), sectionsAfterBanner. The report itself is not
+    changed: a copy with the probe script is measured. Raises ScreenshotError."""
+    page = report.read_text(encoding="utf-8")
+    if "</body>" not in page:
+        raise ScreenshotError(f"{report}: no </body>: not an HTML report")
+    with tempfile.TemporaryDirectory(prefix="opscheck-probe-") as d:
+        copy = Path(d) / "probe.html"
+        copy.write_text(page.replace("</body>", f"<script>{PROBE_JS}</script></body>", 1), encoding="utf-8")
+        dom = dump_dom(chromium, copy, timeout_s, query, width, height)
+    found = re.search(r'<body[^>]*data-probe="([^"]*)"', dom)
+    if found is None:
+        raise ScreenshotError(f"{report}: the layout probe left no figures (did the page's script fail?)")
+    return json.loads(unescape(found.group(1))), dom
 
 
 def _run_chromium(chromium: str, page: Path, extra: list[str], timeout_s: float, query: str) -> bytes:
