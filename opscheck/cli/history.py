@@ -127,8 +127,12 @@ def _objectives(args: argparse.Namespace) -> list[Any]:
 
 
 def _open(url: str) -> Any:
+    from pathlib import Path
+
     from opscheck.history.store import open_store
 
+    if "://" not in url and not Path(url).expanduser().is_file():
+        raise _Usage(f"--history: {url}: no such history file (give --history PATH or URL, or set OPSCHECK_HISTORY)")
     return open_store(url, create=False)
 
 

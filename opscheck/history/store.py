@@ -538,9 +538,8 @@ def _lock_wait_s(deadline_s: float) -> float:
 
 def _sqlite_engine(path: str, deadline_s: float) -> Any:
     from sqlalchemy import create_engine, event
-    from sqlalchemy.pool import NullPool
 
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool,
+    engine = create_engine(f"sqlite:///{path}", pool_size=1, max_overflow=2, pool_timeout=deadline_s,
                            connect_args={"timeout": _lock_wait_s(deadline_s), "check_same_thread": False})
     busy_ms = int(_lock_wait_s(deadline_s) * 1000)
 
@@ -585,7 +584,6 @@ def open_store(url: str, *, deadline_s: float | None = None, create: bool = True
             engine = _sqlite_engine(str(Path(path).expanduser()), deadline_s)
         else:
             from sqlalchemy import create_engine
-            from sqlalchemy.pool import NullPool
 
             connect_args: dict[str, Any] = {}
             if text.startswith("postgresql"):
@@ -593,7 +591,8 @@ def open_store(url: str, *, deadline_s: float | None = None, create: bool = True
                 connect_args = {"connect_timeout": max(1, min(CONNECT_TIMEOUT_S, int(deadline_s / 2))),
                                 "application_name": "opscheck",
                                 "options": f"-c lock_timeout={lock_ms} -c statement_timeout={int(deadline_s * 1000)}"}
-            engine = create_engine(text, poolclass=NullPool, connect_args=connect_args)
+            engine = create_engine(text, pool_size=1, max_overflow=2, pool_timeout=deadline_s, pool_pre_ping=True,
+                                   connect_args=connect_args)
     except HistoryUnavailable:
         raise
     except (sa_exc.ArgumentError, ImportError, ValueError) as exc:

@@ -6,7 +6,7 @@ the Pushgateway delete calls.
 Per check: an outcome timeline (one cell per run, the newest TIMELINE_RUNS runs), the latency per
 run over time with its budget (the `limit` of the newest run judged in ms), uptime bars for each
 window with their method, and the burn-rate table of its objectives. Then the incidents, each
-linked to its runbook section. Everything is inline SVG and CSS; every text is HTML-escaped.
+linked to its runbook section, newest first (at most MAX_INCIDENTS). Everything is inline SVG and CSS; every text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from opscheck.history.accounting import classify, show_percent
 from opscheck.history.incidents import Incident, derive, format_seconds
 
 TIMELINE_RUNS = 240
+MAX_INCIDENTS = 200
 COLOURS = {"good": "#2e7d32", "bad": "#c62828", "unknown": "#9e9e9e", "maintenance": "#1565c0"}
 FLAKY_COLOUR = "#8e44ad"
 DEGRADED_COLOUR = "#b36b00"
@@ -137,8 +138,6 @@ def render_trend(store: Any, report: dict[str, Any], incidents: Sequence[Inciden
     objectives_by_check: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for ob in report["objectives"]:
         objectives_by_check.setdefault((ob["service"], ob["env"], ob["check"]), []).append(ob)
-    parts.append(f"<h2 id=\"incidents\">Incidents ({len(incidents)})</h2>")
-    parts.append(_incident_table(incidents, now))
     parts.append("<h2 id=\"checks\">Checks</h2>")
     if not report["checks"]:
         parts.append("<p>No stored runs in this window.</p>")
@@ -159,6 +158,10 @@ def render_trend(store: Any, report: dict[str, Any], incidents: Sequence[Inciden
         for ob in objectives_by_check.get((ch["service"], ch["env"], ch["check"]), []):
             parts.append(_objective_table(ob))
         parts.append("</section>")
+    shown = sorted(incidents, key=lambda i: i.start, reverse=True)[:MAX_INCIDENTS]
+    more = f", the newest {len(shown)} shown" if len(shown) < len(incidents) else ""
+    parts.append(f"<h2 id=\"incidents\">Incidents ({len(incidents)}{more})</h2>")
+    parts.append(_incident_table(shown, now))
     parts.append("</body></html>")
     return "\n".join(parts)
 
