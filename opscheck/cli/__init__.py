@@ -255,18 +255,26 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
     keys = chosen or f"demo-{secrets.token_hex(8)}"
     os.environ["OPSCHECK_API_KEYS"] = keys
     profile = demo_dir() / "opscheck.yaml"
+    from opscheck.watch import command as watch
+
+    watching = None
+    if watch.wanted(args):  # checked before the service starts: a bad option costs no start-up
+        watching = watch.prepare("opscheck demo", args, ["--profile", str(profile), "--env", "local"], extra,
+                                 args.report_dir, profile)
+        if isinstance(watching, int):
+            return watching
     with DemoService(faults=args.fault, api_keys=[k for k in keys.split(";") if k.strip()]) as service:
         faults = f" with faults: {', '.join(args.fault)}" if args.fault else ""
         print(f"opscheck demo: reference service at {service.base_url}{faults}", flush=True)
         if args.serve:
             return _serve(service, profile, key_was_chosen=bool(chosen))
-        from opscheck.watch import command as watch
+        if watching is not None:
+            from opscheck.watch.driver import run_watch
 
-        if watch.wanted(args):
             # Rounds are `opscheck run` processes, where --env and --base-url exclude each other: the
             # demo profile's local environment reads its URL from DEMO_BASE_URL.
-            return watch.run_command("opscheck demo", args, ["--profile", str(profile), "--env", "local"], extra,
-                                     args.report_dir, profile, env={**os.environ, "DEMO_BASE_URL": service.base_url})
+            watching.env = {**os.environ, "DEMO_BASE_URL": service.base_url}
+            return run_watch(watching)
         return _pytest(["--profile", str(profile), "--env", "local", "--base-url", service.base_url,
                         "--report-dir", args.report_dir, *extra])
 

@@ -18,7 +18,7 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from opscheck.config.watch import (
     DEFAULT_FAIL_AFTER,
@@ -32,6 +32,9 @@ from opscheck.config.watch import (
     parse_seconds,
 )
 from opscheck.watch.schedule import Plan
+
+if TYPE_CHECKING:
+    from opscheck.watch.driver import WatchRun
 
 USAGE_ERROR = 4
 # Options of `opscheck run` that the watch sets per round itself.
@@ -58,16 +61,15 @@ def wanted(args: argparse.Namespace) -> bool:
     return any(getattr(args, name, None) is not None for name in ("watch", "interval", "fail_after"))
 
 
-def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra: list[str],
-                report_dir: str, profile_path: Path | None, env: dict[str, str] | None = None) -> int:
-    """Check the options, build the watch and run it; returns the exit code.
+def prepare(prog: str, args: argparse.Namespace, forwarded: list[str], extra: list[str],
+            report_dir: str, profile_path: Path | None) -> WatchRun | int:
+    """Check the options and build the watch, or print the one-line problem and return exit code 4.
 
     `forwarded` are the `opscheck run` options the front door built (--profile, --env, --base-url,
-    --report-dir, --wait-ready, ...), `extra` the pytest arguments; `profile_path` the profile
-    whose `watch:` section applies (None when there is none to read); `env` the rounds' environment
-    (default: this process's).
+    --report-dir, --wait-ready, --mode, ...), `extra` the pytest arguments; `profile_path` the
+    profile whose `watch:` section applies (None when there is none to read).
     """
-    from opscheck.watch.driver import WatchRun, run_watch
+    from opscheck.watch.driver import WatchRun
 
     try:
         settings, service = _profile_settings(profile_path)
@@ -76,10 +78,18 @@ def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra
         print(f"{prog}: {exc}", file=sys.stderr)
         return USAGE_ERROR
     run_args, first = split_per_round(forwarded)
-    watch = WatchRun(plan=plan, run_args=[*run_args, *select_args, *extra], report_dir=Path(report_dir),
-                     first_round_args=first, selection=selection, service=service,
-                     profile=str(profile_path) if profile_path else "", env=env)
-    return run_watch(watch)
+    return WatchRun(plan=plan, run_args=[*run_args, *select_args, *extra], report_dir=Path(report_dir),
+                    first_round_args=first, selection=selection, service=service,
+                    profile=str(profile_path) if profile_path else "")
+
+
+def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra: list[str],
+                report_dir: str, profile_path: Path | None) -> int:
+    """`prepare`, then run the watch; returns its exit code."""
+    from opscheck.watch.driver import run_watch
+
+    watch = prepare(prog, args, forwarded, extra, report_dir, profile_path)
+    return watch if isinstance(watch, int) else run_watch(watch)
 
 
 def _profile_settings(path: Path | None) -> tuple[WatchSettings, str]:

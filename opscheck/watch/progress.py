@@ -10,6 +10,7 @@ so a log read later tells the same story. `NO_COLOR` (no-color.org) turns colour
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from typing import IO
@@ -43,6 +44,7 @@ class Progress:
         self.failing_now: list[str] = []
         self.worst: tuple[float, str, int] | None = None  # (ms, check id, round)
         self._live = False
+        self._drawn = ""
 
     # --- what the rounds tell ------------------------------------------------------------
 
@@ -58,7 +60,7 @@ class Progress:
     def status_text(self, elapsed_s: float) -> str:
         failing = ", ".join(self.failing_now[:5]) + (f" (+{len(self.failing_now) - 5})" if len(self.failing_now) > 5 else "")
         worst = (f"{self.worst[0]:.0f} ms {self.worst[1]} (round {self.worst[2]})" if self.worst is not None else "none yet")
-        remaining = max(0.0, self.window_s - elapsed_s)
+        remaining = math.ceil(max(0.0, self.window_s - elapsed_s))  # "0s" only once the window is over
         return (f"elapsed {clock(elapsed_s)}, remaining {clock(remaining)} | failing now: {failing or 'none'} | "
                 f"worst latency {worst}")
 
@@ -72,9 +74,11 @@ class Progress:
         width = shutil.get_terminal_size((120, 24)).columns
         if len(text) >= width:
             text = text[: max(10, width - 2)] + "…"
+        if self._live and text == self._drawn:
+            return  # redrawn only when it changes: a log of the terminal stays small
         self.stream.write("\r\x1b[2K" + text)
         self.stream.flush()
-        self._live = True
+        self._live, self._drawn = True, text
 
     def line(self, text: str) -> None:
         """A permanent line (the status line, if drawn, is cleared first and redrawn by the next `live`)."""

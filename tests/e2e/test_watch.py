@@ -30,10 +30,11 @@ KEY = "watch-test-key-51c2"
 class Cli:
     """One `opscheck` process with its stdout read line by line as it comes (bounded waits)."""
 
-    def __init__(self, *args: str, cwd: Path, key: str = KEY) -> None:
-        env = {**os.environ, "OPSCHECK_API_KEYS": key, "TEST_API_KEYS": key, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, cwd: Path, key: str = KEY, env: dict[str, str] | None = None) -> None:
+        environment = {**os.environ, "OPSCHECK_API_KEYS": key, "TEST_API_KEYS": key, "PYTHONUNBUFFERED": "1"}
         for name in ("PYTEST_BASE_URL", "OPSCHECK_PROFILE", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
-            env.pop(name, None)
+            environment.pop(name, None)
+        env = {**environment, **(env or {})}
         self.process = subprocess.Popen([sys.executable, "-m", "opscheck", *args], cwd=cwd, env=env, text=True,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
@@ -280,9 +281,12 @@ def test_a_round_past_its_deadline_is_stopped_and_fails_with_reason_timeout(tmp_
 def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes(tmp_path, scripted):
     server = scripted(lambda n: (500 if n == 2 else 200, 0))  # only the second round sees a failure
     profile = one_check_profile(tmp_path)
+    step = tmp_path / "step-summary.md"
     cli = Cli("run", "--profile", str(profile), "--base-url", server.url, "--watch", "8s", "--interval", "1s",
-              "--fail-after", "2", cwd=tmp_path)
+              "--fail-after", "2", cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": str(step)})
     assert cli.finish(60) == 0, cli.output
+    # The job summary gets the watch once, not a section per round.
+    assert step.read_text().count("## opscheck watch: PASS") == 1 and "| 2 |" in step.read_text()
     rounds = results(tmp_path / "reports")["rounds"]
     assert [r["status"] for r in rounds][:2] == ["passed", "failed"]
     assert all(r["status"] == "passed" for r in rounds[2:])

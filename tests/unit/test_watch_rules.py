@@ -178,7 +178,7 @@ def test_without_a_terminal_each_round_is_one_complete_log_line_and_nothing_is_r
                         RoundCheck("smoke::api-health", "passed", None, None, 412.4)])
     progress.live("round 4/30 running", 62)
     progress.round_done(rnd, 62.5)
-    assert out.getvalue() == ("opscheck watch: round 3/30 failed in 1.0s | elapsed 1m02s, remaining 13m57s | "
+    assert out.getvalue() == ("opscheck watch: round 3/30 failed in 1.0s | elapsed 1m02s, remaining 13m58s | "
                               "failing now: readiness::ready | worst latency 412 ms smoke::api-health (round 3)\n")
 
 
@@ -187,10 +187,11 @@ def test_on_a_terminal_the_status_line_is_redrawn_in_place_and_cleared_before_a_
     out = io.StringIO()
     progress = Progress(out, window_s=60, planned=6, tty=True)
     progress.live("round 1/6 running", 0.5)
+    progress.live("round 1/6 running", 0.6)  # the same text: not drawn again
     progress.live("round 1/6 running", 1.5)
     progress.round_done(Round(1, "t", 0, 1.9, "passed"), 2.0)
     text = out.getvalue()
-    assert text.count("\r\x1b[2K") == 3 and "watch: round 1/6 running | elapsed 1s, remaining 58s" in text
+    assert text.count("\r\x1b[2K") == 3 and "watch: round 1/6 running | elapsed 1s, remaining 59s" in text
     assert "\x1b[32mpassed\x1b[0m" in text and text.endswith("\n")
     assert clock(3725) == "1h02m05s" and clock(59.9) == "59s"
 
