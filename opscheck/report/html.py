@@ -310,7 +310,7 @@ def _exchange_html(e: dict[str, Any], redactor: Redactor) -> str:
                      f' → <span class="opscheck-url">{escape(str(hop.get("location")))}</span></div>')
     status = e.get("status")
     if status is None:
-        answer = f'<b class="opscheck-status s0">no answer</b>' + (f" ({escape(str(e['error']))})" if e.get("error") else "")
+        answer = '<b class="opscheck-status s0">no answer</b>' + (f" ({escape(str(e['error']))})" if e.get("error") else "")
     else:
         try:
             phrase = HTTPStatus(int(status)).phrase
