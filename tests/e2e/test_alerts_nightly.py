@@ -100,3 +100,52 @@ notify:
     # The URLs are secrets: not in the terminal, not in results.json, not in what the fallback heard.
     for text in (run.output, run.results_text, json.dumps(told)):
         assert "secret-token" not in text
+
+
+def _routed_profile(receiver: RecordingReceiver, maintenance: str = "") -> str:
+    return PROFILE + f"""\
+  - {{name: health-page, path: /health, expect: {{status: 200}}, severity: warning}}
+notify:
+  routes:
+    - {{match: {{severity: critical}}, to: [slack-exec]}}
+    - {{match: {{severity: warning}}, to: [risk]}}
+  receivers:
+    slack-exec: {{slack: "${{SLACK_EXEC_WEBHOOK}}"}}
+    risk: {{webhook: "{receiver.url}/risk"}}
+{maintenance}"""
+
+
+def test_no_alert_is_sent_inside_a_maintenance_window_and_the_runs_are_marked_in_the_history(
+        run_checks, service, receiver, tmp_path, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from opscheck.history.store import open_store
+
+    monkeypatch.setenv("SLACK_EXEC_WEBHOOK", f"{receiver.url}/services/T000/B000/slack-secret-0123")
+    now = datetime.now(timezone.utc).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    window = (f"maintenance:\n  - {{name: upgrade, timezone: Europe/Berlin, "
+              f"start: '{(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}', end: '{(now + timedelta(hours=1)):%Y-%m-%dT%H:%M}'}}\n")
+    history = str(tmp_path / "history.db")
+    broken = service("unhealthy").base_url
+    receiver.clear()
+    inside = _nightly(run_checks, broken, history, profile=_routed_profile(receiver, window))
+    assert inside.ret == 1
+    assert inside.results["notifications"]["status"] == "maintenance"
+    assert "no alerts: inside maintenance window upgrade" in inside.output
+    assert inside.results["history"]["maintenance"] is True
+    assert receiver.received == []
+    store = open_store(history)
+    try:
+        assert [r.maintenance for r in store.check_runs("alerts-svc", "adhoc", "smoke::health")] == [True]
+    finally:
+        store.close()
+
+    # The window over, the same failure alerts: routed by severity, critical to Slack, warning to the webhook.
+    after = _nightly(run_checks, broken, history, profile=_routed_profile(receiver))
+    assert after.results["notifications"]["status"] == "sent", after.results["notifications"]
+    (slack,) = receiver.bodies("/services/T000/B000/slack-secret-0123")
+    (risk,) = receiver.bodies("/risk")
+    assert "smoke::health" in slack["text"] and "*critical*" in slack["text"] and "alerts-svc" in slack["text"]
+    assert "<http" not in slack["text"] or "RUNBOOK.md#api-not-responding|API Not Responding>" in slack["text"]
+    assert risk["check"] == "smoke::health-page" and risk["severity"] == "warning"
+    assert "slack-secret-0123" not in after.output + after.results_text
