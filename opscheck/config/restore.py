@@ -129,7 +129,7 @@ def load_restore(section: Any, builder: Any) -> RestoreSpec:
     not parse, an RPO naming an unknown table, a repeated canary name) go to `builder.problem`."""
     base = ("restore",)
 
-    def duration(path: tuple[Any, ...], value: Any, default: float) -> float:
+    def duration(path: tuple[Any, ...], value: Any, default: float, allow_zero: bool = False) -> float:
         if value is None:
             return default
         try:
@@ -137,7 +137,7 @@ def load_restore(section: Any, builder: Any) -> RestoreSpec:
         except ValueError as exc:
             builder.problem(base + path, str(exc))
             return default
-        if seconds <= 0 and path[-1] != "target":
+        if seconds <= 0 and not allow_zero:
             builder.problem(base + path, "must be more than 0 s")
         return seconds
 
@@ -166,7 +166,8 @@ def load_restore(section: Any, builder: Any) -> RestoreSpec:
         for component, value in (section.get(kind) or {}).items():
             where = (kind, component)
             entry = value if isinstance(value, dict) else {"target": value}
-            target = duration(where + ("target",), entry["target"], 0.0)
+            # An RPO of 0 is a real target ("Frontend: 0 min"): zero is allowed here.
+            target = duration(where + ("target",) if isinstance(value, dict) else where, entry["target"], 0.0, allow_zero=True)
             tables = tuple(entry.get("tables", ()))
             if kind == "rpo":
                 known = ({t.qualified for t in database.tables} | {t.table for t in database.tables}) if database else set()
