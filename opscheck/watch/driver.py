@@ -177,9 +177,12 @@ def _headline(verdict: str, rounds: list[Round], plan: Plan, elapsed: float, end
 
 
 def _clean(report_dir: Path, rounds_dir: Path) -> None:
-    """A report left by an earlier run must never speak for this watch."""
+    """A report left by an earlier run must never speak for this watch. Only what a watch writes is
+    removed: round directories (`NNN` holding an output.txt), never anything else under rounds/."""
     if rounds_dir.is_dir() and not rounds_dir.is_symlink():
-        shutil.rmtree(rounds_dir)
+        for entry in rounds_dir.iterdir():
+            if entry.name.isdigit() and entry.is_dir() and not entry.is_symlink() and (entry / "output.txt").is_file():
+                shutil.rmtree(entry)
     for name in ("results.json", "report.html", "junit.xml", "summary.md", "benchmark.json"):
         (report_dir / name).unlink(missing_ok=True)
     rounds_dir.mkdir(parents=True, exist_ok=True)
@@ -381,15 +384,15 @@ def _empty_payload(watch: WatchRun) -> dict[str, Any]:
 
 
 def _summary_md(source: Path | None, rounds: list[Round], headline: str, verdict: str) -> str:
-    """The round's summary.md (when its run wrote one), then the watch: verdict and a row per round."""
-    parts = []
-    if source is not None and (source / "summary.md").is_file():
-        parts.append(_read_text(source / "summary.md").rstrip() + "\n\n")
-    parts.append(f"## opscheck watch: {verdict}\n\n{headline}\n\n")
+    """The watch's verdict and a row per round first (the watch's verdict is the one that counts),
+    then the summary.md of the round that stands for it, when its run wrote one."""
+    parts = [f"## opscheck watch: {verdict}\n\n{headline}\n\n"]
     if rounds:
         parts.append("| round | started | status | seconds | failing |\n|---:|---|---|---:|---|\n")
         for rnd in rounds:
             failing = ", ".join(f"`{c.id}` ({c.reason})" for c in rnd.failing[:5]) or (rnd.message or "")
             parts.append(f"| {rnd.number} | {rnd.started_at[11:19]} | {rnd.status} | {rnd.duration_s:.1f} | "
                          f"{failing.replace('|', '/')} |\n")
+    if source is not None and (source / "summary.md").is_file():
+        parts.append(f"\n### Round {source.name.lstrip('0') or '0'}\n\n" + _read_text(source / "summary.md").rstrip() + "\n")
     return "".join(parts)
