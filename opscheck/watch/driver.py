@@ -130,7 +130,11 @@ def run_watch(watch: WatchRun, out: IO[str] | None = None, tty: bool | None = No
             if signals.received is not None:
                 code, ending = INTERRUPTED, _signal_name(signals.received)
                 break
-            rnd = _run_round(watch, len(rounds) + 1, rounds_dir, t0, signals, progress)
+            try:
+                rnd = _run_round(watch, len(rounds) + 1, rounds_dir, t0, signals, progress)
+            except Exception as exc:  # noqa: BLE001 - the rounds so far still get their reports
+                code, ending = INTERNAL_ERROR, f"internal error in round {len(rounds) + 1}: {type(exc).__name__}: {exc}"
+                break
             rounds.append(rnd)
             progress.round_done(rnd, time.monotonic() - t0)
             if signals.received is not None:
@@ -351,6 +355,11 @@ def _write_reports(watch: WatchRun, rounds: list[Round], code: int, verdict: str
         for error in errors:
             progress.line(f"opscheck watch: INTERNAL ERROR: {error}")
     payload = dict(final.payload) if final is not None and final.payload is not None else _empty_payload(watch)
+    if final is not None and final.reason == "timeout":
+        # The checks the deadline cut off say so here too, as in the round's entry.
+        by_id = {c.id: c for c in final.checks}
+        payload["checks"] = [{**c, "reason": by_id[c["id"]].reason, "message": by_id[c["id"]].message}
+                             if isinstance(c, dict) and c.get("id") in by_id else c for c in payload.get("checks", [])]
     run = dict(payload.get("run") or {})
     run.update(started_at=started_at.isoformat(timespec="seconds"), duration_s=round(elapsed, 3), exit_code=code)
     payload["run"] = run

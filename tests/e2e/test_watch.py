@@ -276,6 +276,8 @@ def test_a_round_past_its_deadline_is_stopped_and_fails_with_reason_timeout(tmp_
     (rnd,) = results(tmp_path / "reports")["rounds"]
     assert rnd["status"] == "failed" and rnd["reason"] == "timeout" and "deadline of 6s" in rnd["message"]
     assert [(c["id"], c["outcome"], c["reason"]) for c in rnd["checks"]] == [("smoke::health", "failed", "timeout")]
+    (check,) = results(tmp_path / "reports")["checks"]
+    assert (check["reason"], check["message"]) == ("timeout", "no verdict before the round's deadline of 6s")
 
 
 def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes(tmp_path, scripted):
