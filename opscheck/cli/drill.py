@@ -151,10 +151,26 @@ def _drill(args: argparse.Namespace, extra: list[str]) -> int:
     from opscheck.cli import _unused_plugins, checks_dir
     from opscheck.drill.session import run_drill_session
 
+    selection = _smoke_selection()
     folder = str(checks_dir())
-    base = [sys.executable, "-m", "pytest", folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(extra)]
+    base = [sys.executable, "-m", "pytest", folder, f"--rootdir={folder}", "-p", "no:cacheprovider",
+            *_unused_plugins([*selection, *extra])]
     return run_drill_session(profile, spec, env, manifest, Path(args.manifest), report_dir, data_dir=args.data_dir,
-                             restore_started=restore_started, history=args.history, pytest_args=extra, pytest_base=base)
+                             restore_started=restore_started, history=args.history, pytest_args=extra, pytest_base=base,
+                             selection=selection)
+
+
+def _smoke_selection() -> list[str]:
+    """The gate's `--mode restore` preset when this opscheck has it (smoke and readiness, one retry,
+    summary.md), with its readiness wait off: the drill has polled readiness itself, and a
+    restore that failed must not hold the smoke run for the preset's 300 s. Else `-m`."""
+    try:
+        from opscheck.config.modes import MODES
+    except ImportError:
+        MODES = {}
+    if "restore" in MODES:
+        return ["--mode", "restore", "--wait-ready", "0"]
+    return ["-m", "smoke or readiness"]
 
 
 def _environment(profile: Any, name: str | None) -> Any:
@@ -172,3 +188,80 @@ def _environment(profile: Any, name: str | None) -> Any:
         return (f"refusing to restore over environment {name!r}: it is not marked `drill: true` or `allow_mutating: true` "
                 f"in {profile.path} (a drill restores over the environment; never over production)")
     return env
+
+
+DEMO_PROFILE = """\
+# The restore drill of `opscheck demo --drill`: written next to its data, in a temporary folder.
+service: inventory-api
+runbook: {runbook}
+http: {{timeout_s: 5, deadline_s: 15}}
+auth: {{header: X-API-Key, keys_env: OPSCHECK_API_KEYS}}
+environments:
+  drill: {{base_url: "{base_url}", drill: true}}
+defaults:
+  smoke: {{runbook: "#api-not-responding", severity: critical}}
+smoke:
+  - {{name: api-health, path: /health, expect: {{status: 200, json: {{status: ok}}}}}}
+  - {{name: items, path: "/api/items?limit=5", expect: {{status: 200, json: {{count: 5}}}}}}
+readiness: {{live: /health/live, ready: /health/ready, runbook: "#database-connection-issues", severity: critical}}
+restore:
+  files: ["**/*.csv"]
+  files_root: live/data
+  database:
+    url_env: OPSCHECK_DEMO_DATABASE_URL
+    tables: [{{table: items, updated_at: updated_at, checksum: {{key: id}}}}]
+  command: {command}
+  timeout: 2m
+  ready_timeout: 20s
+  rto: {{api: 15m, database: {{target: 30m, until: database}}}}
+  rpo: {{database: 5m}}
+  max_backup_age: 8d
+  canaries:
+    - {{name: item-1, path: /api/items/1, expect: {{json: {{id: 1, name: item-1}}}}}}
+    - {{name: item-1000, path: /api/items/1000, expect: {{json: {{id: 1000, name: item-1000}}}}}}
+"""
+
+
+def demo_drill(args: argparse.Namespace, extra: list[str], demo_dir: Path) -> int:
+    """`opscheck demo --drill`: the reference service on its own data (CSV files and a SQLite
+    database), a snapshot, a backup, the data lost, then the drill restoring it. Faults given with
+    --fault apply to the service (e.g. not_ready: the drill fails its RTO)."""
+    import json
+    import os
+    import secrets
+    import shutil
+    import tempfile
+
+    from opscheck.demo.data import seed
+    from opscheck.demo.launcher import DemoService
+
+    keys = os.environ.get("OPSCHECK_API_KEYS") or f"demo-{secrets.token_hex(8)}"
+    os.environ["OPSCHECK_API_KEYS"] = keys
+    lab = Path(tempfile.mkdtemp(prefix="opscheck-drill-demo-"))
+    live = lab / "live"
+    url = f"sqlite:///{live / 'inventory.db'}"
+    os.environ["OPSCHECK_DEMO_DATABASE_URL"] = url
+    report_dir = Path(args.report_dir).resolve()
+    copy_back = [sys.executable, "-c", "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2])", "backup", "live"]
+    try:
+        live.mkdir()
+        seed(live / "data", url, rows=1000)
+        with DemoService(faults=args.fault, api_keys=[k for k in keys.split(";") if k.strip()],
+                         data_dir=str(live / "data"), database_url=url) as service:
+            print(f"opscheck demo: reference service at {service.base_url} on its data in {live}", flush=True)
+            profile = lab / "opscheck.yaml"
+            profile.write_text(DEMO_PROFILE.format(runbook=json.dumps(str(demo_dir / "RUNBOOK.md")), base_url=service.base_url,
+                                                   command=json.dumps(copy_back)), encoding="utf-8")
+            code = _snapshot(argparse.Namespace(profile=str(profile), env="drill", backup_time=None, data_dir=None,
+                                                output=str(lab / "manifest.json")), [])
+            if code != 0:
+                return code
+            shutil.copytree(live, lab / "backup")
+            shutil.rmtree(live)
+            print("opscheck demo: backup taken; the service's data is gone (readiness now says so); the drill restores it",
+                  flush=True)
+            return _drill(argparse.Namespace(profile=str(profile), env="drill", manifest=str(lab / "manifest.json"),
+                                             report_dir=str(report_dir), data_dir=None, restore_started=None,
+                                             history=None), extra)
+    finally:
+        shutil.rmtree(lab, ignore_errors=True)

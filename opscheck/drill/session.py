@@ -44,10 +44,14 @@ def _redactor(profile: Profile, spec: RestoreSpec) -> Redactor:
 
 
 def smoke_command(base: list[str], profile: Profile, env: Environment, report_dir: Path, record_file: Path,
-                  extra: list[str]) -> list[str]:
+                  extra: list[str], selection: list[str] | None = None) -> list[str]:
     """The pytest command line of the smoke run: `base` (the CLI's `python -m pytest CHECKS ...`)
-    with the smoke and readiness checks of the profile against the environment."""
-    selection = ["-m", "smoke or readiness"] if not any(a == "-m" or a.startswith("-m") for a in extra) else []
+    with the profile, the environment, the record file, `selection` (default: `-m "smoke or
+    readiness"`, left out when the user's arguments choose with -m) and the user's arguments."""
+    if selection is None:
+        selection = ["-m", "smoke or readiness"]
+    if any(a == "-m" or a.startswith("-m") for a in extra):
+        selection = [a for a in selection if a not in ("-m", "smoke or readiness")]
     return [*base, "--profile", str(profile.path), "--env", env.name, "--report-dir", str(report_dir),
             "--drill-record", str(record_file), *selection, *extra]
 
@@ -55,7 +59,7 @@ def smoke_command(base: list[str], profile: Profile, env: Environment, report_di
 def run_drill_session(profile: Profile, spec: RestoreSpec, env: Environment, manifest: dict[str, Any], manifest_path: Path,
                       report_dir: Path, *, data_dir: str | None = None, restore_started: datetime | None = None,
                       history: str | None = None, pytest_args: list[str] | None = None,
-                      pytest_base: list[str] | None = None) -> int:
+                      pytest_base: list[str] | None = None, selection: list[str] | None = None) -> int:
     """Run the drill; returns the exit code (module docstring of opscheck/cli/drill.py)."""
     from opscheck.report.results import write_json_atomic
 
@@ -80,7 +84,7 @@ def run_drill_session(profile: Profile, spec: RestoreSpec, env: Environment, man
     drill.say(f"smoke: running the smoke and readiness checks (bounded by {fmt_s(spec.smoke_timeout_s)})")
     start_s = offset_now(record)
     command = smoke_command(pytest_base or [sys.executable, "-m", "pytest"], profile, env, report_dir, record_file,
-                            list(pytest_args or []))
+                            list(pytest_args or []), selection)
     smoke_t = time.monotonic()
     result = _run_passthrough(command, spec.smoke_timeout_s)
     try:
