@@ -109,6 +109,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     demo.add_argument("--serve", action="store_true", help="only serve the reference service until Ctrl-C")
     demo.add_argument("--report-dir", default="reports", metavar="DIR")
+    demo.add_argument("--drill", action="store_true",
+                      help="the restore drill on the service's own data: snapshot, backup, data lost, opscheck drill")
     from opscheck.watch.command import add_options as add_watch_options
 
     add_watch_options(demo)
@@ -250,6 +252,10 @@ def _demo(args: argparse.Namespace, extra: list[str]) -> int:
     if unknown:
         print(f"opscheck demo: unknown fault {unknown[0]!r}; known: {', '.join(FAULTS)}", file=sys.stderr)
         return USAGE_ERROR
+    if getattr(args, "drill", False):
+        from opscheck.cli.drill import demo_drill
+
+        return demo_drill(args, extra, demo_dir())
     # Keys reach the checks the way they would in production: through the environment.
     chosen = os.environ.get("OPSCHECK_API_KEYS")
     keys = chosen or f"demo-{secrets.token_hex(8)}"
