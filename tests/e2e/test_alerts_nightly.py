@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.recording_receiver import RecordingReceiver
+
+RESULTS_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "opscheck" / "results.schema.json").read_text())
+
+
+def _valid(results: dict) -> dict:
+    import jsonschema
+
+    jsonschema.Draft202012Validator(RESULTS_SCHEMA).validate(results)
+    return results
 
 PROFILE = """\
 service: alerts-svc
@@ -46,7 +56,7 @@ def test_a_fault_switched_on_and_off_gives_one_failing_and_one_recovery_alert(ru
     for base in (healthy, broken, broken, healthy, healthy):
         run = _nightly(run_checks, base, history, "--notify", hook)
         outcomes.append(run.outcomes()["smoke::health"])
-        assert "notifications" in run.results, run.output
+        assert "notifications" in _valid(run.results), run.output
     assert outcomes == ["passed", "failed", "failed", "passed", "passed"]
     alerts = receiver.bodies("/nightly-hook")
     assert [(a["check"], a["state"]) for a in alerts] == [("smoke::health", "firing"), ("smoke::health", "resolved")]
@@ -61,7 +71,7 @@ def test_the_run_says_why_there_are_no_alerts_without_a_history(run_checks, serv
     receiver.clear()
     run = run_checks(f"--base-url={service('unhealthy').base_url}", "--notify", f"{receiver.url}/no-history")
     assert run.ret == 1
-    assert run.results["notifications"]["status"] == "no_history"
+    assert _valid(run.results)["notifications"]["status"] == "no_history"
     assert "alerts need the run history" in run.output
     assert receiver.bodies("/no-history") == []
 
@@ -87,7 +97,7 @@ notify:
     assert run.ret == 1  # the check failed; the receivers changed nothing
     # Two sends of at most 1 s each per receiver, a 0.5 s pause, pytest's own start: well under 20 s.
     assert elapsed < 20, elapsed
-    section = run.results["notifications"]
+    section = _valid(run.results)["notifications"]
     assert section["status"] == "delivery_failed"
     by_receiver = {d["receiver"]: d for d in section["deliveries"]}
     assert by_receiver["hangs"]["ok"] is False and by_receiver["hangs"]["attempts"] == 2
@@ -130,7 +140,7 @@ def test_no_alert_is_sent_inside_a_maintenance_window_and_the_runs_are_marked_in
     receiver.clear()
     inside = _nightly(run_checks, broken, history, profile=_routed_profile(receiver, window))
     assert inside.ret == 1
-    assert inside.results["notifications"]["status"] == "maintenance"
+    assert _valid(inside.results)["notifications"]["status"] == "maintenance"
     assert "no alerts: inside maintenance window upgrade" in inside.output
     assert inside.results["history"]["maintenance"] is True
     assert receiver.received == []

@@ -3,7 +3,9 @@ by a real Prometheus (Debian's binaries, started here on free loopback ports).""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 import textwrap
 import time
 from typing import Any, Iterator
@@ -69,6 +71,10 @@ def test_a_pushed_run_is_scraped_by_prometheus_and_a_query_returns_its_success_p
     run = run_checks(f"--base-url={service('unhealthy').base_url}", "--pushgateway", stack["gateway"].url,
                      "--metrics-file", str(metrics), "--location", "eu-west", profile=PROFILE)
     assert run.ret == 1, run.output
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "opscheck" / "results.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(run.results)
     section = run.results["notifications"]["prometheus"]
     assert section["pushed"] is True and section["written"] is True, section
     series = _query(stack["prometheus"], 'opscheck_check_success{service="export-svc"}', want=3)
