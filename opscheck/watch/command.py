@@ -67,7 +67,7 @@ def prepare(prog: str, args: argparse.Namespace, forwarded: list[str], extra: li
 
     `forwarded` are the `opscheck run` options the front door built (--profile, --env, --base-url,
     --report-dir, --wait-ready, --mode, ...), `extra` the pytest arguments; `profile_path` the
-    profile whose `watch:` section applies (None when there is none to read).
+    profile whose `watch:` section applies (None when none was found: a usage error).
     """
     from opscheck.watch.driver import WatchRun
 
@@ -93,8 +93,8 @@ def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra
 
 
 def _profile_settings(path: Path | None) -> tuple[WatchSettings, str]:
-    if path is None:
-        return WatchSettings(), ""
+    if path is None:  # every round would skip every check: say why once, before any round
+        raise WatchUsageError("--watch: no profile: no opscheck.yaml here (pass --profile PATH or set OPSCHECK_PROFILE)")
     from opscheck.config.profile import ProfileError, load_profile
 
     try:

@@ -309,9 +309,23 @@ def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes(tmp_path, 
     (("--interval", "30s"), "opscheck run: --interval: only with --watch"),
 ])
 def test_bad_watch_values_are_a_usage_error_in_one_line(tmp_path, args, message):
+    one_check_profile(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "opscheck", "run", "--base-url", "http://127.0.0.1:9", *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert proc.stderr.startswith(message), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "reports").exists()  # nothing ran
+
+
+def test_a_watch_without_a_profile_or_with_a_broken_one_ends_before_any_round_with_exit_code_4(tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "opscheck", "run", "--base-url", "http://127.0.0.1:9", "--watch", "1m",
+                               *args], cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    missing = run()
+    assert missing.returncode == 4 and missing.stderr.startswith("opscheck run: --watch: no profile: no opscheck.yaml here")
+    (tmp_path / "opscheck.yaml").write_text("service: s\nsmoke: [{name: a, path: /}]\nwatch: {interval: 5x}\n")
+    broken = run()
+    assert broken.returncode == 4 and "opscheck.yaml:3: watch.interval: not a duration: unknown unit 'x'" in broken.stderr
+    assert "Traceback" not in missing.stderr + broken.stderr and not (tmp_path / "reports").exists()
