@@ -3,6 +3,16 @@
     python benchmarks/screenshot_report.py REPORT.html OUT.png [--width 1400 --height 1600]
     python benchmarks/screenshot_report.py --demo OUT.png [--width 1400 --height 1600]
     python benchmarks/screenshot_report.py --per-outcome REPORT.html OUT_PREFIX
+    python benchmarks/screenshot_report.py --runs OUT_DIR [--only pass,slow,degraded-flaky] [--width 1366]
+
+`--runs` makes the three reports an on-call engineer meets and screenshots each at --width
+(1366 px by default here): `pass` (`opscheck demo`), `slow` (`opscheck demo --fault slow`: failures
+with latency plots; as long as that run takes) and `degraded-flaky` (the demo profile with its SLO
+warn band at 0.01 ms, against the reference service with the `first_request_cut` fault and
+`--retries 2`, OpenAPI conformance left out: checks that pass only on a retry are flaky). Each gives OUT_DIR/<run>/ (the
+reports), OUT_DIR/<run>.png (the top of the page) and OUT_DIR/<run>-full.png (the whole page, up to
+12,000 px), and one line: exit code, banner verdict, page and table width against the window. It
+fails (exit 1) when a verdict is not the expected one or the page is wider than the window.
 
 `--per-outcome` writes OUT_PREFIX-<outcome>.png for every outcome the report's summary counts
 (passed, degraded, flaky, skipped, failed, ...), each filtered to that outcome alone with
@@ -282,6 +292,95 @@ def demo_page() -> str:
     )
 
 
+RUNS = ("pass", "slow", "degraded-flaky")
+EXPECTED = {"pass": "PASS", "slow": "FAIL", "degraded-flaky": "PASS with degraded and flaky results"}
+RUN_TIMEOUT_S = 600.0
+FULL_PAGE_MAX_PX = 12000
+# The demo profile's SLO warn band, made tight enough that a healthy service is degraded.
+SLO_WARN = ("warn: {p95_ms: 250}", "warn: {p95_ms: 0.01}")
+
+
+def _opscheck_modules() -> tuple[object, Path]:
+    try:
+        from opscheck.cli import demo_dir
+        from opscheck.demo.launcher import DemoService
+    except ImportError:  # not installed in this interpreter: use the checkout this script is in
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from opscheck.cli import demo_dir
+        from opscheck.demo.launcher import DemoService
+    return DemoService, demo_dir()
+
+
+def make_run(name: str, out_dir: Path, timeout_s: float = RUN_TIMEOUT_S) -> tuple[int, Path]:
+    """Run opscheck for the report `name` (one of RUNS) into out_dir/name; (exit code, report.html).
+    Raises ScreenshotError when the run wrote no report.html."""
+    report_dir = (out_dir / name).resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    opscheck = [sys.executable, "-m", "opscheck"]
+    env = {**os.environ}
+    env.pop("PYTEST_BASE_URL", None)
+    if name in ("pass", "slow"):
+        faults = ["--fault", "slow"] if name == "slow" else []
+        rc = _bounded([*opscheck, "demo", *faults, "--report-dir", str(report_dir)], env, out_dir, timeout_s)
+    elif name == "degraded-flaky":
+        service_cls, demo = _opscheck_modules()
+        profile_dir = out_dir / f"{name}-profile"
+        if profile_dir.exists():
+            shutil.rmtree(profile_dir)
+        shutil.copytree(demo, profile_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        profile = profile_dir / "opscheck.yaml"
+        text = profile.read_text(encoding="utf-8")
+        if SLO_WARN[0] not in text:
+            raise ScreenshotError(f"{demo / 'opscheck.yaml'}: no `{SLO_WARN[0]}` to tighten (the demo profile changed)")
+        profile.write_text(text.replace(*SLO_WARN), encoding="utf-8")
+        key = "screenshot-key-0123456789"
+        with service_cls(faults=["first_request_cut"], api_keys=[key]) as service:  # type: ignore[operator]
+            env.update(OPSCHECK_API_KEYS=key, DEMO_BASE_URL=service.base_url)
+            rc = _bounded([*opscheck, "run", "--profile", str(profile), "--env", "local", "--report-dir",
+                           str(report_dir), "--retries", "2",
+                           # OpenAPI conformance reads a fresh path on each attempt, each one's first answer cut
+                           "-k", "not conformance"],
+                          env, out_dir, timeout_s)
+    else:
+        raise ScreenshotError(f"unknown run {name!r}; known: {', '.join(RUNS)}")
+    report = report_dir / "report.html"
+    if not report.is_file():
+        raise ScreenshotError(f"{name}: opscheck exited with {rc} and wrote no {report}")
+    return rc, report
+
+
+def _bounded(cmd: list[str], env: dict[str, str], out_dir: Path, timeout_s: float) -> int:
+    """Run `cmd` with its output in out_dir/<run>.log, ended (its process group) after timeout_s."""
+    log = out_dir / f"{Path(cmd[cmd.index('--report-dir') + 1]).name}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=out_dir, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ScreenshotError(f"{' '.join(cmd[2:4])} did not finish within {timeout_s:g} s (log: {log})") from None
+
+
+def shoot_runs(chromium: str, out_dir: Path, names: list[str], width: int, height: int, timeout_s: float) -> list[str]:
+    """Make and screenshot each run in `names`; returns the problems found (empty: all as expected)."""
+    problems = []
+    for name in names:
+        rc, report = make_run(name, out_dir)
+        probe, _ = layout_probe(chromium, report, width, height, query="", timeout_s=timeout_s)
+        top = screenshot(chromium, report, out_dir / f"{name}.png", width, height, timeout_s)
+        full_height = max(height, min(int(probe["pageHeight"]), FULL_PAGE_MAX_PX))
+        full = screenshot(chromium, report, out_dir / f"{name}-full.png", width, full_height, timeout_s)
+        print(f"{name}: exit {rc}; banner {probe['verdict']!r}; page {probe['pageWidth']} px wide "
+              f"(table {probe['tableWidth']} px) in a {probe['viewport']} px window, {probe['pageHeight']} px high; "
+              f"{(out_dir / f'{name}.png').resolve()} {top} bytes, {name}-full.png {full} bytes", flush=True)
+        if probe["verdict"] != EXPECTED[name]:
+            problems.append(f"{name}: the banner says {probe['verdict']!r}, expected {EXPECTED[name]!r} (log: {name}.log)")
+        if probe["pageWidth"] > probe["viewport"]:
+            problems.append(f"{name}: the page is {probe['pageWidth']} px wide in a {probe['viewport']} px window")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Screenshot a local HTML report with headless Chromium."
@@ -301,21 +400,42 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("REPORT", "OUT_PREFIX"),
         help="one PNG per counted outcome, the report filtered to it: OUT_PREFIX-<outcome>.png",
     )
-    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        metavar="OUT_DIR",
+        help="make the pass, slow and degraded-flaky reports and screenshot each into OUT_DIR",
+    )
+    parser.add_argument("--only", help=f"with --runs: a comma-separated subset of {','.join(RUNS)}")
+    parser.add_argument("--width", type=int, default=None, help="px (default 1400; 1366 with --runs)")
     parser.add_argument("--height", type=int, default=1600)
     parser.add_argument("--chromium", help="browser binary (default: chromium on PATH)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds (default 60)")
     args = parser.parse_args(argv)
-    special = args.demo is not None or args.per_outcome is not None
-    if (args.demo is not None and args.per_outcome is not None) or (special and (args.report or args.out)):
-        parser.error("--demo and --per-outcome take no REPORT/OUT arguments, and not both")
+    modes = [m for m in (args.demo, args.per_outcome, args.runs) if m is not None]
+    special = bool(modes)
+    if len(modes) > 1 or (special and (args.report or args.out)):
+        parser.error("--demo, --per-outcome and --runs take no REPORT/OUT arguments, and only one of them")
     if not special and not (args.report and args.out):
-        parser.error("REPORT and OUT are required (or use --demo OUT.png or --per-outcome REPORT OUT_PREFIX)")
+        parser.error("REPORT and OUT are required (or use --demo OUT.png, --per-outcome REPORT OUT_PREFIX or --runs OUT_DIR)")
+    if args.only and args.runs is None:
+        parser.error("--only goes with --runs")
+    names = [n.strip() for n in (args.only or ",".join(RUNS)).split(",") if n.strip()]
+    if any(n not in RUNS for n in names):
+        parser.error(f"--only: known runs are {', '.join(RUNS)}")
+    if args.width is None:
+        args.width = 1366 if args.runs is not None else 1400
     if args.width < 100 or args.height < 100:
         parser.error("--width and --height must be at least 100")
 
     try:
         chromium = find_chromium(args.chromium)
+        if args.runs is not None:
+            args.runs.mkdir(parents=True, exist_ok=True)
+            problems = shoot_runs(chromium, args.runs, names, args.width, args.height, args.timeout)
+            for problem in problems:
+                print(f"{PROG}: error: {problem}", file=sys.stderr)
+            return 1 if problems else 0
         if args.per_outcome is not None:
             report, prefix = args.per_outcome
             outcomes = counted_outcomes(report) if report.is_file() else []

@@ -331,7 +331,8 @@ def _exchange_html(e: dict[str, Any], redactor: Redactor) -> str:
     parts.append(_headers_html(e.get("response_headers") or {}))
     body = e.get("body_excerpt") or ""
     if body:
-        parts.append(f'<pre class="opscheck-body">{escape(pretty_body(body, redactor))}</pre>')
+        cut = f"&#10;… the excerpt ends here; the body had {int(e.get('body_bytes') or 0):,} bytes" if e.get("truncated") else ""
+        parts.append(f'<pre class="opscheck-body">{escape(pretty_body(body, redactor))}{cut}</pre>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -418,7 +419,8 @@ def banner_html(run: RunInfo, records: list[CheckResult], exit_code: int | None)
               f'<span class="opscheck-url">{escape(run.base_url or "-")}</span>']
     if run.started_at:
         target.append(f"started {escape(run.started_at)}")
-    named = [r for r in records if r.outcome in ("failed", "degraded", "flaky")]
+    named = sorted((r for r in records if r.outcome in ("failed", "degraded", "flaky")),
+                   key=lambda r: ("failed", "degraded", "flaky").index(r.outcome))  # stable: run order within
     listed = "".join(
         f'<li><a href="#{escape(r.id, quote=True)}">{escape(r.id)}</a> {escape(r.outcome)}'
         f'{f" [{escape(r.reason)}]" if r.reason and r.outcome != "flaky" else ""}</li>' for r in named[:BANNER_LISTED])
@@ -436,6 +438,8 @@ _SECTIONS_OPEN = f'<div id="{SECTIONS_ID}">'
 _SECTIONS_CLOSE = f"</div><!-- /{SECTIONS_ID} -->"
 _BANNER_START, _BANNER_END = "<!-- opscheck-banner -->", "<!-- /opscheck-banner -->"
 _SECTION_ID = re.compile(r"[a-z][a-z0-9-]{0,63}")
+_SORT_ORDER = "const initialOrder = ['Error', 'Failed', 'Rerun',"
+_SORT_ORDER_OURS = "const initialOrder = ['Error', 'Failed', 'Degraded', 'Flaky', 'Rerun',"
 _TITLE_END = re.compile(r'<h1 id="title">.*?</h1>', re.S)
 
 
@@ -481,6 +485,10 @@ def finish_page(page: str, banner: str, failed: dict[str, tuple[str, str]] | Non
     else:
         page = (page[:title.end()] + f"\n{_BANNER_START}{banner}{_BANNER_END}\n{_SECTIONS_OPEN}{_SECTIONS_CLOSE}\n"
                 + page[title.end():])
+    # pytest-html sorts by Result in a fixed order that lacks our outcomes (they would come first,
+    # above the failures): a failure leads, then degraded and flaky. Cosmetic: skipped if not found.
+    if _SORT_ORDER in page:
+        page = page.replace(_SORT_ORDER, _SORT_ORDER_OURS, 1)
     style = f'<style id="opscheck-style">{PAGE_CSS}</style>'
     if '<style id="opscheck-style">' in page:
         i = page.index('<style id="opscheck-style">')
