@@ -1,6 +1,10 @@
 """Wall-clock cost of N opscheck smoke checks vs the same N requests as a bare pytest file.
 
-    python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports]
+    python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports] [--compare DIR]
+
+`--compare DIR` also times the opscheck package found in DIR (a checkout or `git archive` of
+another commit, e.g. `git archive HEAD~3 | tar -x -C /tmp/old`), put first on PYTHONPATH, in the
+same rounds: before and after measured side by side under the same load.
 
 Every variant is a separate `python -m pytest` subprocess timed end to end (interpreter start
 included) against the bundled reference service on loopback. `pytest --version` is timed the
@@ -56,6 +60,7 @@ class Variant:
     reports: tuple[str, ...] = ()  # files that must exist in the run's report dir afterwards
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # user + system seconds of the pytest process
+    pythonpath: str | None = None  # another opscheck tree to import instead of the installed one
 
 
 RUNBOOK = "# Bench Runbook\n\n## API Not Responding\nRestart the pods.\n\n## Health Checks\nCheck /health.\n"
@@ -86,6 +91,8 @@ def _children_cpu() -> float:
 def run_once(v: Variant, cwd: Path, env: dict[str, str], report_dir: Path) -> tuple[float, float]:
     """(wall-clock s, CPU s of the pytest process) for one run of the variant."""
     argv = [a.replace("{REPORTS}", str(report_dir)) for a in v.argv]
+    if v.pythonpath is not None:
+        env = {**env, "PYTHONPATH": v.pythonpath}
     cpu_start = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
@@ -106,6 +113,8 @@ def main() -> int:
     ap.add_argument("--checks", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--extra-bare-reports", action="store_true", help="also time the bare file with --junitxml and --html")
+    ap.add_argument("--compare", metavar="DIR", type=Path, default=None,
+                    help="also time the opscheck package in DIR (another commit's tree) in the same rounds")
     args = ap.parse_args()
     n = args.checks
     load_before = os.getloadavg()  # the machine may be shared: the figures are only read with the load beside them
@@ -128,9 +137,16 @@ def main() -> int:
             variants.append(Variant("bare + junitxml + html", n, [
                 *py, str(work / "test_bare.py"), *iso, "-q", "--junitxml", "{REPORTS}/junit.xml",
                 "--html", "{REPORTS}/report.html", "--self-contained-html"], ("junit.xml", "report.html")))
-        variants.append(Variant("opscheck (3 reports)", n, [
-            *py, str(checks_dir()), "--confcutdir", str(checks_dir()), *iso, "-q", "--profile", str(work / "profile.yaml"),
-            "--base-url", svc.base_url, "--report-dir", "{REPORTS}"], ("report.html", "junit.xml", "results.json")))
+        opscheck_argv = [*py, str(checks_dir()), "--confcutdir", str(checks_dir()), *iso, "-q", "--profile",
+                         str(work / "profile.yaml"), "--base-url", svc.base_url, "--report-dir", "{REPORTS}"]
+        outputs = ("report.html", "junit.xml", "results.json")
+        if args.compare is not None:
+            tree = args.compare.resolve()
+            if not (tree / "opscheck" / "__init__.py").is_file():
+                raise SystemExit(f"--compare: {tree} has no opscheck/__init__.py")
+            # The bundled check files are the installed ones (two lines each); the plugin is DIR's.
+            variants.append(Variant(f"opscheck @ {tree.name} (3 reports)", n, opscheck_argv, outputs, pythonpath=str(tree)))
+        variants.append(Variant("opscheck (3 reports)", n, opscheck_argv, outputs))
 
         for v in variants:  # untimed warm-up: fills the .pyc cache and the server's first-request paths
             run_once(v, work, env, work / "reports")

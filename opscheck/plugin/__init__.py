@@ -101,6 +101,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState(profile=profile, target=target, redactor=redactor, report_dir=report_dir, wait_ready_s=wait,
                      worker=worker)
     config.stash[STATE_KEY] = state
+    if target is not None:  # checks will run in this process
+        from opscheck.plugin.session import GcFreeze
+
+        config.pluginmanager.register(GcFreeze(), GcFreeze.name)
     if target is None or worker:
         return
     given = config.getoption("base_url")

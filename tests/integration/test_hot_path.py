@@ -91,3 +91,58 @@ def test_a_mutating_case_is_skipped_before_its_http_and_benchmark_fixtures_are_s
     # (the family fixture now declares HTTP and benchmark as arguments, set up before its body runs).
     setups = re.findall(r"SETUP +F (\w+)", run.stdout)
     assert sorted(setups) == ["opscheck_http", "smoke_check"], run.stdout
+
+
+FREEZE_PROBE = '''
+import gc
+import json
+
+SEEN = []
+
+
+def pytest_runtest_call(item):
+    SEEN.append(gc.get_freeze_count())
+
+
+def pytest_unconfigure(config):
+    with open("frozen.json", "w") as out:
+        json.dump(SEEN, out)
+'''
+
+
+def test_a_run_keeps_its_long_lived_objects_out_of_gc_passes_and_hands_them_back_when_it_ends(service, pytester, monkeypatch):
+    import gc
+
+    from opscheck.cli import checks_dir
+
+    monkeypatch.delenv("PYTEST_BASE_URL", raising=False)
+    monkeypatch.delenv("OPSCHECK_PROFILE", raising=False)
+    pytester.makepyfile(probe_freeze=FREEZE_PROBE)
+    pytester.syspathinsert()
+    profile = pytester.path / "opscheck.yaml"
+    profile.write_text("service: frozen\nsmoke:\n  - {name: health, path: /health}\n  - {name: home, path: /}\n")
+    frozen_before = gc.get_freeze_count()
+    result = pytester.runpytest_inprocess(
+        str(checks_dir()), "--profile", str(profile), "--base-url", service().base_url,
+        "--report-dir", str(pytester.path / "reports"), "-p", "probe_freeze", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    seen = json.loads((pytester.path / "frozen.json").read_text())
+    assert len(seen) == 2 and all(count > 0 for count in seen), seen  # frozen while the checks ran
+    # An in-process run leaves nothing frozen behind: every object is the collector's again.
+    assert gc.get_freeze_count() == frozen_before
+    assert json.loads((pytester.path / "reports" / "results.json").read_text())["run"]["counts"]["passed"] == 2
+
+
+def test_without_a_target_nothing_is_frozen(pytester, monkeypatch):
+    # A profile but no --base-url (e.g. --co in a repository that has an opscheck.yaml): no checks
+    # run in this process, so the garbage collector is left as it was.
+    import gc
+
+    monkeypatch.delenv("PYTEST_BASE_URL", raising=False)
+    monkeypatch.delenv("OPSCHECK_PROFILE", raising=False)
+    pytester.makepyfile(probe_freeze=FREEZE_PROBE, test_plain="def test_plain():\n    pass\n")
+    pytester.syspathinsert()
+    (pytester.path / "opscheck.yaml").write_text("service: frozen\nsmoke:\n  - {name: health, path: /health}\n")
+    result = pytester.runpytest_inprocess("test_plain.py", "-p", "probe_freeze", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    assert json.loads((pytester.path / "frozen.json").read_text()) == [0]
