@@ -74,25 +74,38 @@ def find_files(root: Path, patterns: Iterable[str]) -> tuple[list[str], list[str
     return sorted(found), empty
 
 
+# Every byte but '"' and '\n': deleted to leave the skeleton of a chunk that decides its records.
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in (0x22, 0x0A))
+
+
 class _RecordCounter:
-    """Counts record ends over a byte stream fed in chunks, honouring quotes (see module docstring)."""
+    """Counts record ends over a byte stream fed in chunks, honouring quotes (see module docstring).
+
+    A chunk with a quote is reduced to its skeleton of quotes and line breaks (bytes.translate,
+    in C). Two adjacent quotes have no line break between them, so dropping them keeps the parity
+    of the quotes before every line break: what is left is line breaks, and a quote only where a
+    quoted field spans a line break. That rare rest is walked quote by quote.
+    """
 
     def __init__(self) -> None:
         self.records = 0
         self.in_quotes = False
-        self.last = b""
+        self.last = 0
 
-    def feed(self, chunk: memoryview | bytes) -> None:
-        data = bytes(chunk) if isinstance(chunk, memoryview) else chunk
+    def feed(self, data: bytes | bytearray) -> None:
         if not data:
             return
-        self.last = data[-1:]
+        self.last = data[-1]
         if b'"' not in data:
             if not self.in_quotes:
                 self.records += data.count(b"\n")
             return
-        parts = data.split(b'"')
-        for index, part in enumerate(parts):
+        skeleton = data.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        if b'"' not in skeleton:
+            if not self.in_quotes:
+                self.records += skeleton.count(b"\n")
+            return
+        for index, part in enumerate(skeleton.split(b'"')):
             if index:
                 self.in_quotes = not self.in_quotes
             if not self.in_quotes:
@@ -102,7 +115,7 @@ class _RecordCounter:
         """Records in the whole file: a last record without a line break counts too."""
         if size == 0:
             return 0
-        return self.records + (0 if self.last == b"\n" else 1)
+        return self.records + (0 if self.last == 0x0A else 1)
 
 
 def _header(head: bytes) -> list[str]:
@@ -144,7 +157,8 @@ def scan_file(root: Path, relative: str, *, chunk_bytes: int = CHUNK_BYTES, dead
                 piece = view[:n]
                 digest.update(piece)
                 if counter is not None:
-                    counter.feed(piece)
+                    # The buffer itself when full (no copy); a short last read is copied once.
+                    counter.feed(buffer if n == chunk_bytes else bytes(piece))
                     if len(head) < MAX_HEADER_BYTES:
                         head += bytes(piece[:MAX_HEADER_BYTES - len(head)])
                 size += n

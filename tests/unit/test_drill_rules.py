@@ -37,6 +37,7 @@ CSV_CASES = [
     b"a,b\r\n1,2\r\n",
     b'a,b\n1,"two\nlines"\n3,"say ""hi""\nthere"\n',
     b'a\n"x\n\n\ny"\n"""",""\n',
+    b'a\n"x""\n""y"\n"""\n"""\nz',
 ]
 
 
@@ -45,6 +46,21 @@ CSV_CASES = [
 def test_csv_records_are_counted_as_the_csv_module_reads_them_whatever_the_chunk_size(data: bytes, chunk: int) -> None:
     expected = len(list(csv.reader(io.StringIO(data.decode(), newline=""))))
     assert _count(data, chunk) == expected
+
+
+def test_csv_records_of_random_files_written_by_the_csv_module_are_counted_exactly() -> None:
+    import random
+
+    rng = random.Random(13)
+    alphabet = ['a', ',', '"', '\n', '\r\n', ' ', 'x"y', '""']
+    for _ in range(200):
+        rows = [[''.join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 3))]
+                for _ in range(rng.randint(0, 12))]
+        out = io.StringIO(newline="")
+        csv.writer(out).writerows(rows)
+        data = out.getvalue().encode()
+        expected = len(list(csv.reader(io.StringIO(data.decode(), newline=""))))
+        assert _count(data, rng.randint(1, 9)) == expected, data
 
 
 def test_a_file_scan_gives_size_sha256_rows_and_header_in_one_pass(tmp_path: Path) -> None:
