@@ -71,48 +71,54 @@ def build_report(store: Any, *, service: str | None = None, env: str | None = No
     windows = _windows(days)
     longest = max(w for _, w in windows)
     c = S.check_results.c
-    cls = class_case()
-    columns: list[Any] = [c.service, c.env, c.check_id, func.max(c.family), func.max(c.severity)]
-    for _, seconds in windows:
-        start = now - timedelta(seconds=seconds)
-        for name in ("good", "bad", "unknown", "maintenance"):
-            columns.append(func.sum(_when((c.started_at >= start) & (cls == name))))
-    flaky_from = now - timedelta(days=days)
-    columns.append(func.sum(_when((c.started_at >= flaky_from) & (
-        (c.outcome == "flaky") | ((c.outcome == "passed") & (c.attempts > 1))))))
-    columns.append(func.count())
+    dims = [c.service, c.env, c.check_id, c.outcome, c.reason, c.maintenance, c.attempts]
+    columns: list[Any] = list(dims)  # only indexed columns: family and severity come with the state
+    columns += [func.sum(_when(c.started_at >= now - timedelta(seconds=seconds))) for _, seconds in windows]
+    # Grouped by the raw fields in ix_checks_summary's order and classified here, by the one rule
+    # (accounting.classify): a few hundred groups instead of a CASE per row and window.
     query = (select(*columns).where(c.started_at >= now - timedelta(seconds=longest), c.started_at < now)
-             .group_by(c.service, c.env, c.check_id))
+             .group_by(*dims))
     if service is not None:
         query = query.where(c.service == service)
     if env is not None:
         query = query.where(c.env == env)
     rows = store.read("summarising the history", lambda conn: conn.execute(query).all())
+    flaky_index = next(i for i, (_, seconds) in enumerate(windows) if seconds == days * DAY)
+    series: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for svc, envname, check_id, outcome, reason, maintenance, attempts, *counts in rows:
+        entry = series.setdefault((svc, envname, check_id), {
+            "flaky": 0,
+            "counts": [{"good": 0, "bad": 0, "unknown": 0, "maintenance": 0} for _ in windows]})
+        cls = classify(outcome, reason, bool(maintenance))
+        for i, n in enumerate(counts):
+            entry["counts"][i][cls] += int(n or 0)
+        if cls == "good" and (outcome == "flaky" or (outcome == "passed" and (attempts or 1) > 1)):
+            entry["flaky"] += int(counts[flaky_index] or 0)
     by_check = {o.check: o for o in objectives}
-    latency_now = _latencies(store, service, env, now - timedelta(days=1), now)
-    latency_then = _latencies(store, service, env, now - timedelta(days=8), now - timedelta(days=7))
     checks = []
-    for row in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
-        svc, envname, check_id, family, severity = row[:5]
+    for (svc, envname, check_id), entry in sorted(series.items()):
         objective = by_check.get(check_id)
         method = METHOD_TIMESLICES if objective is not None and objective.method == METHOD_TIMESLICES else METHOD_RUNS
         ups: dict[str, Uptime] = {}
         if method == METHOD_RUNS:
-            for i, (label, seconds) in enumerate(windows):
-                g, b, u, m = (int(v or 0) for v in row[5 + 4 * i: 9 + 4 * i])
+            for (label, seconds), n in zip(windows, entry["counts"]):
+                g, b, u, m = n["good"], n["bad"], n["unknown"], n["maintenance"]
                 ups[label] = Uptime(METHOD_RUNS, seconds, g, b, g + b + u + m, u, m, percent(ratio(g, g + b)))
         else:
             points = _points(store.check_runs(svc, envname, check_id, since=now - timedelta(seconds=longest), until=now))
             for label, seconds in windows:
                 ups[label] = uptime(points, now, seconds, METHOD_TIMESLICES, objective.timeslice_s, objective.timeslice_target)
         state = current_state(store, svc, envname, check_id, now)
-        key = (svc, envname, check_id)
+        latency_now = _latencies(store, svc, envname, check_id, now - timedelta(days=1), now)
+        latency_then = _latencies(store, svc, envname, check_id, now - timedelta(days=8), now - timedelta(days=7))
+        runs = sum(entry["counts"][-1].values())
         checks.append({
-            "service": svc, "env": envname, "check": check_id, "family": family, "severity": severity,
+            "service": svc, "env": envname, "check": check_id, "family": state.pop("family"),
+            "severity": state.pop("severity"),
             "method": method, "uptime": {label: u.to_dict() for label, u in ups.items()},
-            "p95_ms": {"now": _p95(latency_now.get(key)), "week_ago": _p95(latency_then.get(key)),
-                       "now_runs": len(latency_now.get(key, ())), "week_ago_runs": len(latency_then.get(key, ()))},
-            "flaky": int(row[5 + 4 * len(windows)] or 0), "runs": int(row[-1] or 0), **state,
+            "p95_ms": {"now": _p95(latency_now), "week_ago": _p95(latency_then),
+                       "now_runs": len(latency_now), "week_ago_runs": len(latency_then)},
+            "flaky": entry["flaky"], "runs": runs, **state,
         })
     statuses = []
     for objective in objectives:
@@ -139,20 +145,15 @@ def _when(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
-def _latencies(store: Any, service: str | None, env: str | None, start: datetime, end: datetime) -> dict[tuple[str, str, str], list[float]]:
+def _latencies(store: Any, service: str, env: str, check_id: str, start: datetime, end: datetime) -> list[float]:
+    """The check's per-run latencies in [start, end), good and bad runs only (ix_checks_lookup)."""
     from sqlalchemy import select
 
     c = S.check_results.c
-    query = select(c.service, c.env, c.check_id, c.latency_ms).where(
-        c.started_at >= start, c.started_at < end, c.latency_ms.is_not(None), class_case().in_(["good", "bad"]))
-    if service is not None:
-        query = query.where(c.service == service)
-    if env is not None:
-        query = query.where(c.env == env)
-    out: dict[tuple[str, str, str], list[float]] = {}
-    for svc, envname, check_id, value in store.read("reading latencies", lambda conn: conn.execute(query).all()):
-        out.setdefault((svc, envname, check_id), []).append(float(value))
-    return out
+    query = select(c.outcome, c.reason, c.maintenance, c.latency_ms).where(
+        c.service == service, c.env == env, c.check_id == check_id, c.started_at >= start, c.started_at < end)
+    rows = store.read("reading latencies", lambda conn: conn.execute(query).all())
+    return [float(v) for o, r, m, v in rows if v is not None and classify(o, r, bool(m)) in ("good", "bad")]
 
 
 def _p95(values: list[float] | None) -> str | None:
@@ -164,20 +165,21 @@ def _p95(values: list[float] | None) -> str | None:
 
 
 def current_state(store: Any, service: str, env: str, check_id: str, now: datetime) -> dict[str, Any]:
-    """{"state", "since", "last_run", "reason"}: the latest run's class and when its streak began."""
+    """{"state", "since", "last_run", "reason", "family", "severity"}: the latest run's class, when
+    its streak began, and the check's family and severity as the latest run recorded them."""
     from sqlalchemy import func, select
 
     c = S.check_results.c
     cls = class_case()
-    base = select(c.started_at, cls, c.reason).where(
+    base = select(c.started_at, cls, c.reason, c.family, c.severity).where(
         c.service == service, c.env == env, c.check_id == check_id, c.started_at < now)
     page = store.read("reading the current state", lambda conn: conn.execute(
         base.order_by(c.started_at.desc(), c.id.desc()).limit(STREAK_PAGE)).all())
     if not page:
-        return {"state": "unknown", "since": None, "last_run": None, "reason": None}
-    state, reason = page[0][1], page[0][2]
+        return {"state": "unknown", "since": None, "last_run": None, "reason": None, "family": None, "severity": None}
+    state, reason, family, severity = page[0][1], page[0][2], page[0][3], page[0][4]
     since = page[0][0]
-    for at, other, _ in page:
+    for at, other, *_ in page:
         if other != state:
             break
         since = at
@@ -193,7 +195,8 @@ def current_state(store: Any, service: str, env: str, check_id: str, now: dateti
             found = store.read("reading the current state", lambda conn: conn.execute(first).scalar())
             since = _aware(found) if found is not None else since
     return {"state": state, "since": _aware(since).isoformat(timespec="seconds"),
-            "last_run": _aware(page[0][0]).isoformat(timespec="seconds"), "reason": reason if state == "bad" else None}
+            "last_run": _aware(page[0][0]).isoformat(timespec="seconds"), "reason": reason if state == "bad" else None,
+            "family": family, "severity": severity}
 
 
 def _aware(value: Any) -> datetime:
