@@ -2,10 +2,11 @@
 
 The rules, for one check (service, env, check id) over every location that checks it:
 
-1. Each stored run of the check is *up* (passed, degraded, flaky), *down* (failed), or *unknown*:
-   a run that could not measure (reason `no_data`, the runner overloaded or cut off: reasons in
-   UNKNOWN_REASONS, outcome `skipped` or `unknown`) and every run inside a maintenance window.
-   Unknown runs neither start nor end a failure: they are left out.
+1. Each stored run of the check is *up* (passed, degraded, flaky), *down* (failed), or *unknown*,
+   by the history's declared accounting (opscheck.history.accounting.classify, the same classes
+   uptime and error budgets use): a run that could not measure (outcome `skipped`; reason
+   `no_data`, `runner`: the runner overloaded, `error`: the check itself crashed) and every run
+   inside a maintenance window. Unknown runs neither start nor end a failure: they are left out.
 2. Runs are grouped by their scheduled slot (the run key's slot). A slot is *down* when at least
    `quorum` locations saw the check down in it (each location counted once, its newest run), *up*
    when it has an up run and fewer than `quorum` down locations, and unknown otherwise. With
@@ -24,21 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-UP_OUTCOMES = frozenset({"passed", "degraded", "flaky"})
-# Failures that say nothing about the service: nothing could be measured, or the runner itself was
-# the problem (overloaded, its own network cut off).
-UNKNOWN_REASONS = frozenset({"no_data", "runner", "runner_unreachable", "unreachable_runner"})
+from opscheck.history.accounting import UNKNOWN_REASONS, classify
+
+_STATUS = {"good": "up", "bad": "down"}
 
 
 def status_of(run: Any) -> str | None:
-    """"up", "down" or None (unknown) for one stored CheckRun (see the module docstring)."""
-    if getattr(run, "maintenance", False):
-        return None
-    if run.outcome in UP_OUTCOMES:
-        return "up"
-    if run.outcome == "failed" and (run.reason or "") not in UNKNOWN_REASONS:
-        return "down"
-    return None
+    """"up", "down" or None (unknown, maintenance) for one stored CheckRun (module docstring)."""
+    return _STATUS.get(classify(run.outcome, run.reason, bool(getattr(run, "maintenance", False))))
+
+
+__all__ = ["UNKNOWN_REASONS", "Decision", "Slot", "decide", "slots", "status_of"]
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,9 @@ def test_a_still_failing_check_reminds_only_after_remind_every():
 
 def test_unknown_runs_neither_start_nor_end_a_failure():
     assert status_of(Row(T0, "eu", "failed", "no_data")) is None
+    assert status_of(Row(T0, "eu", "failed", "runner")) is None  # the runner was overloaded, not the service
+    assert status_of(Row(T0, "eu", "failed", "error")) is None  # the check itself crashed
+    assert status_of(Row(T0, "eu", "failed", "connect")) == "down"
     assert status_of(Row(T0, "eu", "skipped")) is None
     assert status_of(Row(T0, "eu", "failed", "status", maintenance=True)) is None
     assert status_of(Row(T0, "eu", "degraded", "latency")) == "up"
