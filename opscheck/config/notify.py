@@ -161,9 +161,9 @@ def check_url(url: Any) -> str | None:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
-        return "not a valid URL (not shown: receiver URLs are secrets)"
+        return "not a valid URL (not shown: such URLs carry secrets)"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "expected an http:// or https:// URL with a host (not shown: receiver URLs are secrets)"
+        return "expected an http:// or https:// URL with a host (not shown: such URLs carry secrets)"
     return None
 
 

@@ -158,3 +158,12 @@ def test_a_retired_group_is_deleted_with_the_printed_call(stack):
 def test_latency_quantiles_come_from_the_sampled_checks_measurements():
     assert latency_quantiles({"p50_ms": 12.5, "p95_ms": "80.0", "p99_ms": None, "mean_ms": 20}) == [
         ("0.5", 0.0125), ("0.95", 0.08)]
+
+
+@pytest.mark.parametrize(("option", "value"), [("--pushgateway", "ftp://gw-token-9999@host"),
+                                               ("--notify", "hooks.example/services/notify-token-9999")])
+def test_a_bad_pushgateway_or_notify_url_is_a_usage_error_that_does_not_show_it(run_checks, service, option, value):
+    run = run_checks(f"--base-url={service().base_url}", option, value, profile=PROFILE)
+    assert run.ret == 4
+    assert f"{option}: expected an http:// or https:// URL with a host (not shown: such URLs carry secrets)" in run.output
+    assert "token-9999" not in run.output and "Traceback" not in run.output

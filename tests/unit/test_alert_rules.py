@@ -241,7 +241,7 @@ def test_the_notify_section_loads_routes_receivers_and_rules(tmp_path):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("notify:\n  receivers: {a: {slack: 'ftp://h/x-secret-path'}}\n",
-     "notify.receivers.a.slack: expected an http:// or https:// URL with a host (not shown: receiver URLs are secrets)"),
+     "notify.receivers.a.slack: expected an http:// or https:// URL with a host (not shown: such URLs carry secrets)"),
     ("notify:\n  receivers: {a: {slack: 'https://h/x', webhook: 'https://h/y'}}\n",
      "notify.receivers.a: a receiver names exactly one of slack, webhook, alertmanager"),
     ("notify:\n  receivers: {a: {webhook: 'https://h/x'}}\n  routes: [{to: [b]}]\n",
