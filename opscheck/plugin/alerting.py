@@ -177,7 +177,17 @@ class MetricsSink:
         from opscheck.export.prometheus import ExportError, build_registry, push, write_textfile
 
         state = self.state
-        registry = build_registry(run, records, location=self.location, exit_code=run.exit_code)
+        exit_code = run.exit_code
+        history = state.cache.get(HISTORY_KEY)
+        if history is not None and getattr(history, "url", None) is not None:
+            # The history sink may change a passing run's exit code (store unavailable); the
+            # exported code must be the one the run ends with. Recording is idempotent.
+            history.ensure_recorded(run, records)
+            if history.error is not None and exit_code == 0:
+                from opscheck.plugin.nightly import EXIT_HISTORY_UNAVAILABLE
+
+                exit_code = EXIT_HISTORY_UNAVAILABLE
+        registry = build_registry(run, records, location=self.location, exit_code=exit_code)
         info: dict[str, Any] = {"textfile": self.path, "written": False,
                                 "pushgateway": state.redactor.url(self.gateway) if self.gateway else None,
                                 "pushed": False, "error": None}

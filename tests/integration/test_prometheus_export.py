@@ -167,3 +167,14 @@ def test_a_bad_pushgateway_or_notify_url_is_a_usage_error_that_does_not_show_it(
     assert run.ret == 4
     assert f"{option}: expected an http:// or https:// URL with a host (not shown: such URLs carry secrets)" in run.output
     assert "token-9999" not in run.output and "Traceback" not in run.output
+
+
+def test_the_exported_exit_code_is_the_one_the_run_ends_with_when_the_history_is_unavailable(run_checks, service, tmp_path):
+    metrics = tmp_path / "opscheck.prom"
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the history's directory should be")
+    run = run_checks(f"--base-url={service().base_url}", "--metrics-file", str(metrics),
+                     "--history", str(blocked / "history.db"), profile=PROFILE)
+    assert run.ret == 6, run.output  # every check passed; the history could not be written
+    assert 'opscheck_run_exit_code{env="adhoc"' in metrics.read_text()
+    assert [line for line in metrics.read_text().splitlines() if line.startswith("opscheck_run_exit_code")][0].endswith(" 6.0")
