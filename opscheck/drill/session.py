@@ -80,6 +80,8 @@ def run_drill_session(profile: Profile, spec: RestoreSpec, env: Environment, man
     write_json_atomic(record_file, record)
     results = report_dir / "results.json"
     before = results.stat().st_mtime_ns if results.exists() else None
+    # A page from an earlier run must not stand for this one if the smoke run dies before writing its own.
+    (report_dir / "report.html").unlink(missing_ok=True)
 
     drill.say(f"smoke: running the smoke and readiness checks (bounded by {fmt_s(spec.smoke_timeout_s)})")
     start_s = offset_now(record)

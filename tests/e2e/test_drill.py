@@ -58,7 +58,7 @@ restore:
   rpo: {{database: 5m}}
   canaries:
     - {{name: item-1, path: /api/items/1, expect: {{json: {{id: 1, name: item-1}}}}}}
-"""
+{extra}"""
 
 COPY_FILES = "rm -rf live/data && cp -a backup/data live/data"
 
@@ -69,9 +69,10 @@ class Lab:
     service: DemoService
     db_url: str  # what the service reads and the drill verifies (the restored database)
 
-    def profile(self, command: str, timeout: str = "60s") -> Path:
+    def profile(self, command: str, timeout: str = "60s", extra: str = "") -> Path:
         path = self.root / "opscheck.yaml"
-        path.write_text(PROFILE.format(base_url=self.service.base_url, command=json.dumps(command), timeout=timeout))
+        path.write_text(PROFILE.format(base_url=self.service.base_url, command=json.dumps(command), timeout=timeout,
+                                       extra=extra))
         (self.root / "RUNBOOK.md").write_text(RUNBOOK)
         return path
 
@@ -119,7 +120,8 @@ def sqlite_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(root, service, url)
 
 
-def _fresh_sqlite(lab: Lab, capsys: Any, *snapshot_args: str, timeout: str = "60s", command: str | None = None) -> None:
+def _fresh_sqlite(lab: Lab, capsys: Any, *snapshot_args: str, timeout: str = "60s", command: str | None = None,
+                  extra: str = "") -> None:
     """Live data seeded, snapshot taken, backup copied, live data gone (the disaster)."""
     live = lab.root / "live"
     shutil.rmtree(live, ignore_errors=True)
@@ -127,7 +129,7 @@ def _fresh_sqlite(lab: Lab, capsys: Any, *snapshot_args: str, timeout: str = "60
     shutil.rmtree(lab.root / "reports", ignore_errors=True)
     live.mkdir()
     seed(live / "data", lab.db_url, rows=200)
-    lab.profile(command or "rm -rf live && cp -a backup live", timeout=timeout)
+    lab.profile(command or "rm -rf live && cp -a backup live", timeout=timeout, extra=extra)
     code, out = lab.run("snapshot", "-o", "manifest.json", *snapshot_args, capsys=capsys)
     assert code == 0, out
     shutil.copytree(live, lab.root / "backup")
@@ -136,7 +138,9 @@ def _fresh_sqlite(lab: Lab, capsys: Any, *snapshot_args: str, timeout: str = "60
 
 def test_a_clean_drill_on_sqlite_passes_and_files_its_record_everywhere(sqlite_lab: Lab, capsys: Any) -> None:
     _fresh_sqlite(sqlite_lab, capsys)
-    code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
+    history = sqlite_lab.root / "history.db"
+    code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", "--history", str(history),
+                               capsys=capsys)
     assert code == 0, out
     drill = sqlite_lab.drill()
     assert drill["outcome"] == "passed" and drill["findings"] == []
@@ -151,6 +155,27 @@ def test_a_clean_drill_on_sqlite_passes_and_files_its_record_everywhere(sqlite_l
     page = (reports / "report.html").read_text()
     assert page.index('<section id="opscheck-drill"') < page.index('id="environment"')  # at the top
     assert "<svg" in page[page.index('id="opscheck-drill"'):]
+    from opscheck.history.store import open_store
+
+    store = open_store(str(history), create=False)
+    try:  # drills trend like any other check: each step is a check of family drill
+        runs = store.check_runs("inventory-api", "staging", "drill::rto")
+        assert [r.outcome for r in runs] == ["passed"]
+        assert store.check_runs("inventory-api", "staging", "smoke::health")[0].outcome == "passed"
+    finally:
+        store.close()
+    assert "history: stored as run" in out
+
+
+def test_a_smoke_run_past_its_bound_is_killed_and_the_drill_still_files_its_record(sqlite_lab: Lab, capsys: Any) -> None:
+    _fresh_sqlite(sqlite_lab, capsys, extra="  smoke_timeout: 0.2s\n")
+    code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
+    assert code == 1, out
+    drill = sqlite_lab.drill()
+    assert drill["smoke"]["status"] == "failed" and "killed after 0.2 s (smoke_timeout)" in drill["smoke"]["message"]
+    assert drill["outcome"] == "failed" and sqlite_lab.results()["run"]["exit_code"] == 1
+    reports = sqlite_lab.root / "reports"
+    assert not (reports / "report.html").exists() and 'id="opscheck-drill"' in (reports / "drill.html").read_text()
 
 
 def test_a_restore_that_hangs_is_killed_with_its_grandchild_and_fails_the_drill(sqlite_lab: Lab, capsys: Any) -> None:
@@ -263,6 +288,7 @@ def _pg_backup(lab: Lab, capsys: Any, *snapshot_args: str) -> None:
 
 def test_a_clean_drill_on_postgresql_passes(pg_lab: Lab, capsys: Any) -> None:
     _pg_backup(pg_lab, capsys)
+    pg_lab.profile(_pg_restore_command(pg_lab, after='echo "restored into $DRILL_TEST_DB"'))
     code, out = pg_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
     assert code == 0, out
     drill = pg_lab.drill()
@@ -273,6 +299,7 @@ def test_a_clean_drill_on_postgresql_passes(pg_lab: Lab, capsys: Any) -> None:
     text = out + json.dumps(pg_lab.results()) + (pg_lab.root / "reports" / "drill.md").read_text()
     text += (pg_lab.root / "reports" / "report.html").read_text()
     assert PASSWORD not in text  # the database URL is a secret, in every channel
+    assert drill["restore"]["output_tail"][-1] == "restored into [REDACTED]"
 
 
 def test_rows_deleted_after_the_snapshot_fail_the_database_step(pg_lab: Lab, capsys: Any) -> None:
