@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 CACHE_KEY = "opscheck.history"
+HISTORY_ENV = "OPSCHECK_HISTORY"
 EXIT_HISTORY_UNAVAILABLE = 6
 
 
@@ -25,7 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("opscheck")
     group.addoption("--history", dest="opscheck_history", metavar="URL", default=None,
                     help="store the run in a history: a SQLite file path (history.db) or a SQLAlchemy URL "
-                         "(postgresql+psycopg://user@host/db).")
+                         "(postgresql+psycopg://user@host/db); default $OPSCHECK_HISTORY, so a password "
+                         "can come from the environment instead of the command line.")
     group.addoption("--location", dest="opscheck_location", metavar="NAME", default=None,
                     help="where this run was made (region or runner) in the history (default: the host name).")
     group.addoption("--release", dest="opscheck_release", metavar="TEXT", default=None,
@@ -44,9 +46,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from opscheck.plugin import STATE_KEY
 
     state = config.stash.get(STATE_KEY, None)
-    url = config.getoption("opscheck_history", None)
+    import os
+
+    url = config.getoption("opscheck_history", None) or os.environ.get(HISTORY_ENV) or None
     if state is None or state.target is None:
-        if url:
+        if config.getoption("opscheck_history", None):
             raise pytest.UsageError("--history needs a run with a target: pass --env NAME or --base-url URL")
         return
     from opscheck.history.recorder import HistorySink
