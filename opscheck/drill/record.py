@@ -129,6 +129,7 @@ def html_section(record: dict[str, Any]) -> str:
     outcome = record.get("outcome", "failed")
     colour = _COLOURS.get(outcome, "#c62828")
     parts = [f'<section id="{SECTION_ID}" style="border:2px solid {colour};padding:8px 12px;margin:12px 0">',
+             f"<style>#{SECTION_ID} td, #{SECTION_ID} th {{padding:1px 14px 1px 0;text-align:left}}</style>",
              f'<h2 style="margin:0 0 6px 0">Restore drill: <span style="color:{colour}">{e(outcome.upper())}</span></h2>',
              f"<p>{e(str(record.get('service')))} ({e(str(record.get('environment')))}), started {e(str(record.get('started_at')))}, "
              f"took {e(fmt_s(record.get('duration_s')))}; backup time {e(str((record.get('manifest') or {}).get('backup_time')))}</p>"]

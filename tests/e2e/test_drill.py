@@ -370,3 +370,16 @@ def test_the_reference_service_reports_its_restored_data_down_until_the_restore(
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_opscheck_demo_drill_restores_the_reference_service_data_and_passes(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPSCHECK_API_KEYS", "PYTEST_BASE_URL", "OPSCHECK_PROFILE")}
+    done = subprocess.run([sys.executable, "-m", "opscheck", "demo", "--drill", "--report-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "the service's data is gone" in done.stdout and "verdict: PASS" in done.stdout
+    drill = json.loads((tmp_path / "reports" / "results.json").read_text())["drill"]
+    assert drill["outcome"] == "passed" and [c["status"] for c in drill["canaries"]] == ["passed", "passed"]
+    assert drill["tables"][0]["rows"] == 1000 and drill["files"]["counts"]["ok"] == 3
