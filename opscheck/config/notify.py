@@ -324,6 +324,11 @@ def load_maintenance(section: Any, builder: Any) -> list[MaintenanceWindow]:
             if not croniter.is_valid(cron) or len(cron.split()) != 5:
                 builder.problem(where + ("cron",), f"not a 5-field cron expression: {cron!r} (minute hour day month weekday)")
                 continue
+            try:
+                croniter(cron, datetime(2000, 1, 1, tzinfo=zone)).get_next(datetime)
+            except Exception:  # noqa: BLE001 - croniter's CroniterBadDateError and kin: a date that never comes
+                builder.problem(where + ("cron",), f"{cron!r} never matches a date (e.g. 30 February)")
+                continue
             if "duration" not in spec:
                 builder.problem(where, "a cron window needs a duration, e.g. duration: 2h")
                 continue

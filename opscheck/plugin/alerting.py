@@ -86,7 +86,10 @@ def _maintenance(state: Any) -> None:
 
     windows = state.profile.extras.get("maintenance") or []
     env = state.target.environment if state.target is not None else None
-    active = active_windows(windows, state.started_at, env)
+    try:
+        active = active_windows(windows, state.started_at, env)
+    except Exception as exc:  # noqa: BLE001 - the loader checked every window; this is the last guard
+        raise pytest.UsageError(f"{state.profile.path}: maintenance: cannot evaluate a window: {type(exc).__name__}: {exc}") from None
     if not active:
         return
     state.cache[MAINTENANCE_KEY] = True

@@ -253,6 +253,7 @@ def test_the_notify_section_loads_routes_receivers_and_rules(tmp_path):
     ("maintenance:\n  - {cron: '0 2 * *', duration: 1h}\n",
      "maintenance[0].cron: not a 5-field cron expression: '0 2 * *' (minute hour day month weekday)"),
     ("maintenance:\n  - {cron: '0 2 * * *'}\n", "maintenance[0]: a cron window needs a duration, e.g. duration: 2h"),
+    ("maintenance:\n  - {cron: '0 2 30 2 *', duration: 1h}\n", "maintenance[0].cron: '0 2 30 2 *' never matches a date (e.g. 30 February)"),
     ("maintenance:\n  - {cron: '0 2 * * *', duration: 1h, timezone: Mars/Olympus}\n",
      "maintenance[0].timezone: unknown IANA time zone 'Mars/Olympus' (e.g. Europe/Berlin, UTC)"),
     ("maintenance:\n  - {start: '2026-12-24T22:00', end: '2026-12-24T21:00'}\n", "maintenance[0].end: end must be after start"),
