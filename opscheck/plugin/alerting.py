@@ -223,8 +223,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write = terminalreporter.write_line
     status = section.get("status")
     if status != "off":
-        bad = status in ("delivery_failed", "history_error", "no_history")
-        write(f"opscheck notify: {section.get('note', '')}", red=bad, yellow=status == "maintenance", bold=bad)
+        bad = status in ("delivery_failed", "history_error")
+        write(f"opscheck notify: {section.get('note', '')}", red=bad, yellow=status in ("maintenance", "no_history"), bold=bad)
         for alert in section.get("alerts", []):
             to = ", ".join(alert["receivers"]) or "no receiver (no route matched)"
             write(f"  {alert['action'].upper():<9} {alert['check']} -> {to} ({alert['why']})")
