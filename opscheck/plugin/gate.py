@@ -91,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
         os.close(fd)
         gate.lock_path = gate.owned_lock = path
     if config.getoption("opscheck_check_ids") and not worker:
+        import warnings
+
+        # opscheck asks pytest-benchmark for benchmark.json whenever the profile has benchmarks; a
+        # run that selected none gets this warning from it, printed with its installed path.
+        warnings.filterwarnings("ignore", message="Not saving anything, no benchmarks have been run")
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             from opscheck.report.terminal import show_check_ids
@@ -214,6 +219,11 @@ class _RetryCondition:
         self.gate, self.item = gate, item
 
     def __call__(self, error: object = None) -> bool:
+        from opscheck.plugin import STATE_KEY
+
+        state = self.item.config.stash.get(STATE_KEY, None)
+        if state is not None and state.gate_failure is not None:
+            return False  # --wait-ready gave up: every check fails on that verdict, a retry would too
         failures = self.item.stash.get(REASONS_KEY, [])
         wanted = self.gate.retry_wanted([r for r, _ in failures], [m for _, m in failures])
         if wanted:
@@ -370,3 +380,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if isinstance(sink, SummarySink):
             for line in sink.annotation_lines:
                 terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_header(config: pytest.Config, start_path: Any) -> Iterator[Any]:
+    """Under `opscheck run`/`demo` (--show-check-ids), pytest's rootdir and configfile lines name
+    where the bundled checks are installed (the CLI makes that the rootdir): left out."""
+    result = yield
+    if not config.getoption("opscheck_check_ids", False):
+        return result
+
+    def keep(line: str) -> bool:
+        return not line.startswith(("rootdir: ", "configfile: ", "testpaths: "))
+
+    out = []
+    for entry in result:
+        if isinstance(entry, str):
+            if keep(entry):
+                out.append(entry)
+        elif entry is not None:
+            out.append([line for line in entry if keep(line)])
+    return out
