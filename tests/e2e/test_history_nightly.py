@@ -4,11 +4,17 @@ otherwise green run, and keeps results.json for a later `opscheck history import
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
+
+import jsonschema
 
 from opscheck.history.store import open_store
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "opscheck" / "results.schema.json").read_text())
 
 PROFILE_OK = """\
 service: test-svc
@@ -73,6 +79,7 @@ def test_a_locked_store_fails_no_check_exits_6_and_results_json_can_be_imported_
     assert all(c["outcome"] == "passed" for c in run.results["checks"])
     history = run.results["history"]
     assert history["stored"] is False and "locked" in history["error"]
+    jsonschema.validate(run.results, SCHEMA)
     assert run.results["run"]["exit_code"] == 6
     assert "HISTORY NOT STORED" in run.output and "opscheck history import" in run.output
     imported = subprocess.run([sys.executable, "-m", "opscheck", "history", "import",
@@ -92,3 +99,32 @@ def test_an_unreachable_postgresql_store_keeps_the_failing_exit_code_and_hides_i
     assert run.results["history"]["stored"] is False and run.results["history"]["error"]
     assert "s3cret-pw-0042" not in run.output and "s3cret-pw-0042" not in run.results_text
     assert "HISTORY NOT STORED" in run.output
+
+
+def test_a_nightly_sequence_with_a_fault_switched_on_and_off_gives_one_incident_with_its_timeline(run_checks, service,
+                                                                                                    tmp_path):
+    url = str(tmp_path / "history.db")
+    healthy, broken = service(), service("unhealthy")
+    sequence = [healthy, healthy, broken, broken, healthy]
+    started = []
+    for i, target in enumerate(sequence):
+        run = run_checks("--base-url", target.base_url, "--history", url, "--location", "eu-west",
+                         "--run-key", f"nightly-{i}", profile=PROFILE_OK)
+        assert run.ret == (1 if target is broken else 0), run.output
+        assert run.results["history"]["stored"] is True
+        jsonschema.validate(run.results, SCHEMA)
+        started.append(run.results["run"]["started_at"])
+    out = subprocess.run([sys.executable, "-m", "opscheck", "history", "incidents", "--json", "--history", url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    (incident,) = json.loads(out.stdout)["incidents"]
+    assert incident["check"] == "smoke::health" and incident["location"] == "eu-west"
+    assert incident["start"] == started[2] and incident["end"] == started[4] and incident["failing_runs"] == 2
+    assert incident["reason"] == "status" and incident["runbook"]["anchor"] == "api-not-responding"
+    assert incident["last_good"] == started[1] and incident["open"] is False
+    report = subprocess.run([sys.executable, "-m", "opscheck", "history", "--json", "--history", url],
+                            capture_output=True, text=True, timeout=60)
+    health = next(c for c in json.loads(report.stdout)["checks"] if c["check"] == "smoke::health")
+    assert health["uptime"]["1d"] == {"method": "runs", "window_s": 86400, "percent": "60", "good": 3, "bad": 2,
+                                      "runs": 5, "unknown_runs": 0, "maintenance_runs": 0}
+    assert health["state"] == "good" and health["since"] == started[4]
