@@ -31,6 +31,7 @@ from opscheck.drill.process import run_command
 from opscheck.evidence.redact import Redactor
 
 READY_POLL_MAX_S = 1.0  # the RTO's resolution: readiness is asked at least once a second
+PROGRESS_EVERY_S = 10.0  # a progress line this often when the output is not a terminal (a CI log)
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -161,7 +162,7 @@ class Drill:
             if tty:
                 text = self.redactor.text(f"restore {fmt_s(elapsed)} of {label}; last: {line}")[:150]
                 print(f"\r{text:<150}", end="", file=self.out, flush=True)
-            elif elapsed - last_print[0] >= 10:
+            elif elapsed - last_print[0] >= PROGRESS_EVERY_S:
                 last_print[0] = elapsed
                 self.say(f"restore: {fmt_s(elapsed)} of {label}; last: {line[:200]}")
 

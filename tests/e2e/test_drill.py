@@ -178,13 +178,18 @@ def test_a_smoke_run_past_its_bound_is_killed_and_the_drill_still_files_its_reco
     assert not (reports / "report.html").exists() and 'id="opscheck-drill"' in (reports / "drill.html").read_text()
 
 
-def test_a_restore_that_hangs_is_killed_with_its_grandchild_and_fails_the_drill(sqlite_lab: Lab, capsys: Any) -> None:
+def test_a_restore_that_hangs_is_killed_with_its_grandchild_and_fails_the_drill(sqlite_lab: Lab, capsys: Any,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import opscheck.drill.run
+
+    monkeypatch.setattr(opscheck.drill.run, "PROGRESS_EVERY_S", 0.3)
     hang = "sleep 300 & echo $! > grandchild.pid; echo restoring; wait"
     _fresh_sqlite(sqlite_lab, capsys, timeout="1s", command=hang)
     started = time.monotonic()
     code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
     assert time.monotonic() - started < 60  # the 1 s restore bound held (the smoke run is bounded too)
     assert code == 1, out
+    assert "of RTO 15 min 00 s; last: restoring" in out  # progress: elapsed against the tightest RTO, last line
     restore = sqlite_lab.drill()["restore"]
     assert restore["timed_out"] is True and restore["exit_code"] is None and "restoring" in restore["output_tail"]
     assert "timed out" in sqlite_lab.step("restore")["message"]
@@ -383,3 +388,26 @@ def test_opscheck_demo_drill_restores_the_reference_service_data_and_passes(tmp_
     drill = json.loads((tmp_path / "reports" / "results.json").read_text())["drill"]
     assert drill["outcome"] == "passed" and [c["status"] for c in drill["canaries"]] == ["passed", "passed"]
     assert drill["tables"][0]["rows"] == 1000 and drill["files"]["counts"]["ok"] == 3
+
+
+def test_snapshot_and_drill_refuse_bad_input_in_one_line_with_exit_4_and_an_unreachable_database_with_exit_1(
+        tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "live" / "data").mkdir(parents=True)
+    (tmp_path / "live" / "data" / "a.csv").write_text("h\n1\n")
+    url = "postgresql+psycopg://app:unreachable-pw-77@127.0.0.1:9/db"
+    lab = Lab(tmp_path, type("S", (), {"base_url": "http://127.0.0.1:9"})(), url)  # type: ignore[arg-type]
+    lab.profile("true")
+    cases = [
+        (("snapshot", "--env", "nowhere"), 4, "unknown environment 'nowhere'"),
+        (("snapshot", "--backup-time", "yesterday"), 4, "--backup-time: 'yesterday' is not an ISO 8601 time"),
+        (("snapshot",), 1, "snapshot: FAILED: database: cannot connect"),
+        (("drill", "--manifest", "missing.json", "--env", "staging"), 4, "manifest refused: missing.json: file not found"),
+        (("drill", "--manifest", "missing.json"), 4, "manifest refused"),  # the one environment marked drill: true
+    ]
+    for args, want_code, want_text in cases:
+        code, out = lab.run(*args, capsys=capsys)
+        assert (code, want_text in out) == (want_code, True), (args, out)
+        assert "unreachable-pw-77" not in out and "Traceback" not in out
+    (tmp_path / "opscheck.yaml").write_text("service: s\n")
+    code, out = lab.run("snapshot", capsys=capsys)
+    assert code == 4 and "the profile has no restore section" in out

@@ -17,7 +17,7 @@ from opscheck.config.profile import ProfileError, load_profile
 from opscheck.drill.database import _encode, clean, newest_timestamp
 from opscheck.drill.files import _RecordCounter, find_files, scan_file, verify_file
 from opscheck.drill.manifest import ManifestError, load_manifest, seal
-from opscheck.drill.record import html_section, markdown
+from opscheck.drill.record import AnchorMissing, html_section, insert_section, markdown
 from opscheck.drill.run import finish, fmt_s, smoke_from_records
 from opscheck.drill.session import step_records
 
@@ -246,3 +246,16 @@ def test_drill_steps_become_check_records_for_the_history() -> None:
     assert records["drill::backup-age"].outcome == "failed" and records["drill::backup-age"].reason == "stale"
     assert records["drill::restore"].outcome == "passed" and records["drill::restore"].message is None
     assert fmt_s(59.95) == "60.0 s" and fmt_s(3600 * 3 + 120) == "3 h 02 min" and fmt_s(None) == "-"
+
+
+def test_the_drill_section_goes_after_the_report_title_once_and_a_page_without_it_fails_loudly(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text('<html><body><h1 id="title">r</h1><p>rest</p></body></html>')
+    record = finish(_record("passed"), None)
+    insert_section(page, record)
+    insert_section(page, record)  # a second drill into the same page replaces the first section
+    text = page.read_text()
+    assert text.count('id="opscheck-drill"') == 1 and text.index("</h1>") < text.index("opscheck-drill") < text.index("rest")
+    page.write_text("<html><body><p>no title</p></body></html>")
+    with pytest.raises(AnchorMissing, match="no <h1"):
+        insert_section(page, record)
