@@ -78,6 +78,10 @@ def test_a_locked_store_fails_no_check_exits_6_and_results_json_can_be_imported_
     assert imported.returncode == 0, imported.stdout + imported.stderr
     runs = open_store(url).runs()
     assert len(runs) == 1 and runs[0]["run_key"] == history["run_key"] and runs[0]["source"] == "import"
+    again = subprocess.run([sys.executable, "-m", "opscheck", "history", "import",
+                            str(run.report_dir / "results.json"), "--history", url],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "DUPLICATE run key" in again.stdout, again.stdout + again.stderr
     assert sqlite3.connect(url).execute("select count(*) from opscheck_check_results").fetchone() == (2,)
 
 

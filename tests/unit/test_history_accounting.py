@@ -137,3 +137,14 @@ def test_incidents_are_per_location_and_an_open_one_has_no_end():
     assert (eu.location, eu.end, eu.time_to_detect_s) == ("eu", END + timedelta(minutes=5), 0)
     assert (us.location, us.end, us.time_to_recover_s) == ("us", None, None)
     assert derive("svc", "prod", [Row(1, END, "eu", "failed", "runner"), Row(2, END, "eu", "skipped")]) == []
+
+
+def test_the_default_run_key_puts_two_starts_of_one_slot_under_one_key_and_the_next_slot_under_another():
+    from opscheck.history.store import default_run_key, slot_of
+
+    first = datetime(2026, 11, 30, 3, 0, 2, tzinfo=timezone.utc)
+    retry = datetime(2026, 11, 30, 3, 9, 58, tzinfo=timezone.utc)
+    later = datetime(2026, 11, 30, 3, 15, 1, tzinfo=timezone.utc)
+    keys = [default_run_key("svc", "prod", "eu-west", slot_of(t, 900)) for t in (first, retry, later)]
+    assert keys[0] == keys[1] == "svc/prod/eu-west/2026-11-30T03:00:00Z" and keys[2].endswith("T03:15:00Z")
+    assert default_run_key("svc", None, "eu", slot_of(first, 300)) == "svc/-/eu/2026-11-30T03:00:00Z"
