@@ -7,11 +7,14 @@ Each run is `opscheck run` in a subprocess, as a pipeline step types it.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -324,3 +327,56 @@ def test_a_gate_under_two_xdist_workers_reports_what_a_serial_gate_reports(cut_s
     assert number.sub("N", "\n".join(parallel.annotations())) == number.sub("N", "\n".join(serial.annotations()))
     assert parallel.stdout.count("opscheck verdict:") == 1
     assert len(serial.annotations()) == 10
+
+
+# --- SLO and benchmark checks under xdist ----------------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """200 {"ok": true} to every GET, noting when each path was asked (monotonic seconds)."""
+
+    protocol_version = "HTTP/1.1"
+    seen: dict[str, list[float]]
+    lock: threading.Lock
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        with self.lock:
+            self.seen.setdefault(self.path, []).append(time.monotonic())
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+SLO_PAIR = """\
+service: pair
+slo:
+  - {name: a, path: /a, requests: 20, rate_per_s: 20, p95_ms: 1000}
+  - {name: b, path: /b, requests: 20, rate_per_s: 20, p95_ms: 1000}
+"""
+
+
+def test_two_slo_checks_on_two_xdist_workers_never_sample_at_the_same_time(tmp_path):
+    handler = type("Handler", (_Recorder,), {"seen": {}, "lock": threading.Lock()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        profile = tmp_path / "opscheck.yaml"
+        profile.write_text(SLO_PAIR)
+        gate = run_gate(tmp_path, f"http://127.0.0.1:{server.server_address[1]}", "-n", "2", profile=profile, github=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert gate.ret == 0, gate.stdout[-3000:]
+    assert "2 workers" in gate.stdout
+    a, b = handler.seen.get("/a", []), handler.seen.get("/b", [])
+    assert len(a) >= 20 and len(b) >= 20, gate.stdout[-3000:]
+    # One worker each (two items, two workers), yet one check's samples all come before the other's.
+    assert max(a) < min(b) or max(b) < min(a), (min(a), max(a), min(b), max(b))
