@@ -29,6 +29,7 @@ ALLOWED = {
     "opscheck.demo.middleware": {"opscheck.demo.models"},
     "opscheck.demo.routes": {"opscheck.demo.models", "opscheck.demo.middleware", "opscheck.demo.faults"},
     "opscheck.demo.data": {"opscheck.demo.routes"},  # the restore drill's data: its routes reuse the key check
+    "opscheck.demo.switch": set(),  # the run-time fault switch (the watch's demo); faults read it per request
 }
 
 
