@@ -177,6 +177,22 @@ class Yaml12Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     yaml_implicit_resolvers: dict = {}
 
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        # A scalar's tag depends only on its text and whether it was plain or quoted (no path
+        # resolvers are registered), and a profile repeats the same keys and values in every
+        # entry: each distinct scalar is resolved once per document.
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
 
 for _tag, _regexp, _first in (
     (_NULL, _CORE_NULL, ["~", "n", "N", ""]),
@@ -325,7 +341,7 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Doc]:
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise ProfileError([Problem(file, 1, "", "the profile is empty: it needs at least `service:`")])
     try:
-        _check_depth(text, file)
+        aliases, nodes = _check_depth(text, file)
         loader = Yaml12Loader(text)
         try:
             root = loader.get_single_node()
@@ -340,6 +356,10 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Doc]:
         raise ProfileError([Problem(file, None, "", f"invalid YAML: {exc}")]) from None
     if root is None:
         raise ProfileError([Problem(file, 1, "", "the profile is empty: it needs at least `service:`")])
+    if not aliases and nodes <= MAX_NODES:
+        # Without an alias (*name) the nodes form a tree of `nodes` values: nothing can repeat or
+        # contain itself, so the walk below could only confirm what the event count says.
+        return _value(root, (), doc), doc
     try:
         sizes = _expanded_sizes(root)
     except _Cycle as cycle:
@@ -354,23 +374,40 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Doc]:
     return value, doc
 
 
-def _check_depth(text: str, file: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH from the event stream, before anything recursive runs."""
-    depth = 0
+# Event type -> (change of nesting depth, nodes it starts, is an alias), for _check_depth.
+_EVENT_STEPS: dict[type, tuple[int, int, bool]] = {
+    yaml.MappingStartEvent: (1, 1, False), yaml.SequenceStartEvent: (1, 1, False),
+    yaml.MappingEndEvent: (-1, 0, False), yaml.SequenceEndEvent: (-1, 0, False),
+    yaml.ScalarEvent: (0, 1, False), yaml.AliasEvent: (0, 0, True),
+}
+_NO_STEP = (0, 0, False)
+
+
+def _check_depth(text: str, file: str) -> tuple[bool, int]:
+    """Refuse nesting deeper than MAX_DEPTH from the event stream, before anything recursive runs.
+
+    Returns (whether the document uses an alias, how many nodes it writes out); aliases not counted."""
+    depth = nodes = 0
+    aliases = False
+    steps = _EVENT_STEPS
     loader = Yaml12Loader(text)
     try:
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            change, started, alias = steps.get(type(event), _NO_STEP)
+            nodes += started
+            aliases = aliases or alias
+            if change > 0:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
                     raise ProfileError([Problem(file, mark.line + 1, "",
                                                 f"nested more than {MAX_DEPTH} levels deep (column {mark.column + 1})")])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            elif change < 0:
                 depth -= 1
     finally:
         loader.dispose()
+    return aliases, nodes
 
 
 def _value(node: yaml.Node, path: Path_, doc: _Doc) -> Any:

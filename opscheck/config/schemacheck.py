@@ -67,15 +67,39 @@ def _equal(one: Any, two: Any) -> bool:
 
 def _well_formed(value: Any, depth: int = 0) -> bool:
     """Only JSON's types (dict with text keys, list, str, int, float, bool, None) at every level."""
+    # Loops, not all() over generators: this walks every value of the profile.
     if isinstance(value, _JSON_SCALARS):
         return True
     if depth > 200:
         return False
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _well_formed(v, depth + 1) for k, v in value.items())
+        for key, item in value.items():
+            if not isinstance(key, str) or not _well_formed(item, depth + 1):
+                return False
+        return True
     if isinstance(value, list):
-        return all(_well_formed(v, depth + 1) for v in value)
+        for item in value:
+            if not _well_formed(item, depth + 1):
+                return False
+        return True
     return False
+
+
+def _all(checks: list[Check]) -> Check:
+    """One check passing when every one of `checks` passes (in order, stopping at the first no)."""
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+
+    def every(v: Any) -> bool:
+        for check in checks:
+            if not check(v):
+                return False
+        return True
+
+    return every
 
 
 def compile_schema(root: dict[str, Any]) -> Check:
@@ -117,7 +141,7 @@ def compile_schema(root: dict[str, Any]) -> Check:
             if any(n not in _TYPES for n in names):
                 raise Unsupported(f"type {names}")
             tests = [_TYPES[n] for n in names]
-            add(lambda v: any(t(v) for t in tests))
+            add(tests[0] if len(tests) == 1 else (lambda v: any(t(v) for t in tests)))
         if "$ref" in schema:
             add(resolve(schema["$ref"]))
         if "enum" in schema:
@@ -150,7 +174,15 @@ def compile_schema(root: dict[str, Any]) -> Check:
         # Arrays
         if "items" in schema:
             item = build(schema["items"])
-            add(lambda v: not isinstance(v, list) or all(item(x) for x in v))
+
+            def items(v: Any, item: Check = item) -> bool:
+                if isinstance(v, list):
+                    for x in v:
+                        if not item(x):
+                            return False
+                return True
+
+            add(items)
         if "minItems" in schema:
             min_items = schema["minItems"]
             add(lambda v: not isinstance(v, list) or len(v) >= min_items)
@@ -161,7 +193,15 @@ def compile_schema(root: dict[str, Any]) -> Check:
         # Objects
         if "required" in schema:
             required = list(schema["required"])
-            add(lambda v: not isinstance(v, dict) or all(name in v for name in required))
+
+            def has_required(v: Any, required: list[str] = required) -> bool:
+                if isinstance(v, dict):
+                    for name in required:
+                        if name not in v:
+                            return False
+                return True
+
+            add(has_required)
         if "minProperties" in schema:
             min_props = schema["minProperties"]
             add(lambda v: not isinstance(v, dict) or len(v) >= min_props)
@@ -176,23 +216,37 @@ def compile_schema(root: dict[str, Any]) -> Check:
 
         # Combinators
         if "allOf" in schema:
-            parts = [build(s) for s in schema["allOf"]]
-            add(lambda v: all(p(v) for p in parts))
+            add(_all([build(s) for s in schema["allOf"]]))
         if "anyOf" in schema:
             branches = [build(s) for s in schema["anyOf"]]
-            add(lambda v: any(b(v) for b in branches))
+
+            def any_of(v: Any, branches: list[Check] = branches) -> bool:
+                for branch in branches:
+                    if branch(v):
+                        return True
+                return False
+
+            add(any_of)
         if "oneOf" in schema:
             alternatives = [build(s) for s in schema["oneOf"]]
-            add(lambda v: sum(1 for a in alternatives if a(v)) == 1)
+
+            def one_of(v: Any, alternatives: list[Check] = alternatives) -> bool:
+                found = False
+                for alternative in alternatives:
+                    if alternative(v):
+                        if found:
+                            return False  # a second match: no need to try the rest
+                        found = True
+                return found
+
+            add(one_of)
         if "not" in schema:
             negated = build(schema["not"])
             add(lambda v: not negated(v))
 
         if not checks:
             return lambda v: True
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v: all(c(v) for c in checks)
+        return _all(checks)
 
     top = build(root)
     return lambda instance: _well_formed(instance) and top(instance)
