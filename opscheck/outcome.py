@@ -56,6 +56,7 @@ class Reason(str, Enum):
     ERRORS = "errors"  # the error ratio of a sample (or of the service's own counters) over its budget
     NO_DATA = "no_data"  # nothing to measure: no valid sample, a missing/empty series, an absent field
     ERROR = "error"  # the check itself crashed: a bug in opscheck or in a custom check
+    RUNNER = "runner"  # unmeasurable: the machine running opscheck was overloaded during a sample, not the service
 
     def __str__(self) -> str:
         return self.value

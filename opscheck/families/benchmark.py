@@ -6,6 +6,11 @@ pytest-benchmark times every call, whatever it answered. Only the rounds answere
 status are judged and recorded: a round with another status fails the check (`errors`, with the
 error ratio and the figures of the good rounds), and no good round at all fails it as `no_data`.
 
+Early verdicts: the rounds stop as soon as the verdict is certain (any round with another status,
+or enough slow rounds that the mean or p95 of all planned rounds is over budget whatever the
+others answer; opscheck.measure.early), unless --no-early-stop. Under pytest-xdist pytest-benchmark
+switches itself off; then opscheck times the rounds itself and `measurements.timer` says so.
+
 The runbook sentence it serves: "GET /api/items: mean under 50 ms, p95 under 120 ms, and no more than
 20 % slower than the last release".
 """
@@ -13,6 +18,7 @@ The runbook sentence it serves: "GET /api/items: mean under 50 ms, p95 under 120
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,8 +68,19 @@ def build(entries: list[dict[str, Any]], b: Builder) -> Iterator[BenchCase]:
     yield from cases
 
 
+class _Decided(Exception):
+    """Raised inside a timed round once the verdict is certain: ends pytest-benchmark's loop."""
+
+
 def run(case: BenchCase, http: CheckHttp, *, benchmark: Any, baseline: Path | None = None) -> None:
     """Time the request with pytest-benchmark (`benchmark`, its fixture) and judge the good rounds.
+
+    The first request (recorded as evidence, its status checked) is also the first warm-up round.
+    With early stop on (opscheck.measure.early), the rounds end as soon as a budget is broken
+    whatever the other rounds answer: any round with another status, or enough slow rounds that
+    the mean or p95 of all `rounds` is over budget. Where pytest-benchmark is switched off (under
+    pytest-xdist, or --benchmark-disable), opscheck times the rounds itself with the same clock
+    (time.perf_counter); `measurements.timer` says which did.
 
     `baseline` is the --baseline results.json, or None. Raises CheckFailed with `status` (the first
     answer has an unexpected status), `errors` (some rounds answered another status), `no_data` (no
@@ -71,28 +88,58 @@ def run(case: BenchCase, http: CheckHttp, *, benchmark: Any, baseline: Path | No
     `max_regression_pct` against the baseline; an unreadable baseline too) or `error` (timings and
     answers do not pair up).
     """
+    from opscheck.measure import early as early_stop
     from opscheck.measure.sampler import describe_tally
     from opscheck.measure.stats import percentile
 
     label = f"{case.method} {http.client.redactor.url(case.path)}"  # also the plot's title: no credential in it
+    warmups = max(case.warmup_rounds - 1, 0)  # the first request below is the first warm-up round
     # The check's deadline covers every round: still a bound, scaled to what was asked for.
-    rounds = case.rounds + case.warmup_rounds + 1
+    rounds = case.rounds + warmups + 1
     http.deadline_at = max(http.deadline_at, time.monotonic() + rounds * http.client.settings.timeout_s)
     first = http.request(case.method, case.path)  # recorded once as evidence; the rounds are not
     expected = " or ".join(map(str, case.expect_status))
     if first.status not in case.expect_status:
         raise CheckFailed(Reason.STATUS, f"{label}: status {first.status}, expected {expected}", first.evidence,
                           observed=first.status, limit=expected, unit="status")
+    budgets = {k: v for k, v in (("mean_ms", case.mean_ms), ("p95_ms", case.p95_ms)) if v is not None}
+    # Any round with another status fails a benchmark: an error budget of 0.
+    stopper = (early_stop.EarlyStop({**budgets, "max_error_ratio": Decimal(0)}, case.rounds, case.expect_status)
+               if early_stop.ENABLED else None)
     statuses: list[int] = []
+    own_ms: list[float] = []  # opscheck's own timing of each timed round
+    calls = 0
 
     def once() -> None:
-        statuses.append(http.request(case.method, case.path, record=False).status)
+        nonlocal calls
+        calls += 1
+        started = time.perf_counter()
+        status = http.request(case.method, case.path, record=False).status
+        took_ms = (time.perf_counter() - started) * 1000
+        statuses.append(status)
+        if calls > warmups:
+            own_ms.append(took_ms)
+            if stopper is not None and stopper.observe(status, took_ms):
+                raise _Decided
 
-    benchmark.pedantic(once, rounds=case.rounds, iterations=1, warmup_rounds=case.warmup_rounds)
-    raw = _raw_timings(benchmark)
+    timer = "pytest-benchmark" if getattr(benchmark, "enabled", False) else "opscheck"
+    try:
+        if timer == "pytest-benchmark":
+            benchmark.pedantic(once, rounds=case.rounds, iterations=1, warmup_rounds=warmups)
+        else:  # pytest-benchmark would call `once` a single time: opscheck times the rounds itself
+            for _ in range(warmups + case.rounds):
+                once()
+    except _Decided:
+        pass
+    stopped = stopper.verdicts if stopper is not None else []
+    if stopped or timer == "opscheck":
+        # An early stop: pytest-benchmark keeps no timing of the round that raised, so all come from opscheck's clock.
+        raw = [ms / 1000 for ms in own_ms]
+        timer = "opscheck" if not stopped else f"{timer} (stopped early: opscheck's timings)"
+    else:
+        raw = _raw_timings(benchmark)
     if not raw:
-        raise CheckFailed(Reason.NO_DATA, f"{label}: pytest-benchmark recorded no timings "
-                          "(is it disabled, e.g. --benchmark-disable or xdist?)", first.evidence)
+        raise CheckFailed(Reason.NO_DATA, f"{label}: no round was timed", first.evidence)
     # pedantic() runs the warm-up rounds first and times only the rounds after them, one call each.
     timed = statuses[-len(raw):] if len(statuses) >= len(raw) else []
     if len(timed) != len(raw):
@@ -105,32 +152,43 @@ def run(case: BenchCase, http: CheckHttp, *, benchmark: Any, baseline: Path | No
     answers = dict(sorted(answers.items(), key=lambda kv: (-kv[1], kv[0])))
     n_total, n_ok = len(raw), len(timings)
     bad = n_total - n_ok
-    measured: dict[str, Any] = {"rounds": n_total, "n_total": n_total, "n_ok": n_ok, "answers": answers}
+    measured: dict[str, Any] = {"rounds": n_total, "n_total": n_total, "n_ok": n_ok, "answers": answers,
+                                "planned_rounds": case.rounds, "timer": timer,
+                                "early_stop": [{"budget": v.key, "limit": str(v.limit), "over": v.over,
+                                                "planned": v.planned, "stopped_after": v.taken,
+                                                "at_least": str(v.bound) if isinstance(v.bound, Decimal) else round(v.bound, 3)}
+                                               for v in stopped] or None}
     if timings:
-        mean = sum(timings) / len(timings)
+        mean = math.fsum(timings) / len(timings)  # exactly as the early verdict bounds it (measure.early)
         p95 = percentile(timings, 0.95)
         measured |= {"mean_ms": round(mean, 3), "p95_ms": round(p95, 3),
                      "min_ms": round(timings[0], 3), "max_ms": round(timings[-1], 3)}
     scope = "" if bad == 0 else f"; {n_ok} of {n_total} rounds with an expected status"
-    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} (pytest-benchmark, {n_total} rounds{scope})",
+    stop_note = f"; stopped after {n_total} of {case.rounds}" if stopped else ""
+    http.attachments.append({"kind": "latency", "title": f"{case.check_id}: {label} ({timer}, {n_total} rounds{scope}{stop_note})",
                              "latencies_ms": timings, "stats": measured,
                              "thresholds": {k: float(v) for k, v in (("mean budget", case.mean_ms), ("p95 budget", case.p95_ms)) if v is not None}})
     http.evidence.append(SampleSummary(
-        method=case.method, url=first.evidence.url, mode="pytest-benchmark", n=n_total, requested=case.rounds, n_ok=n_ok,
+        method=case.method, url=first.evidence.url, mode=timer, n=n_total, requested=case.rounds, n_ok=n_ok,
         statuses=answers, percentiles={k: measured.get(k) for k in ("mean_ms", "p95_ms", "max_ms")}))
     if not timings:
         raise CheckFailed(Reason.NO_DATA, f"{label}: no answer with an expected status ({expected}) among "
-                          f"{n_total} rounds: {describe_tally(answers)}", first.evidence)
+                          f"{n_total} rounds: {describe_tally(answers)}{stop_note}", first.evidence)
     ratio = f"{format((Decimal(bad) * 100 / Decimal(n_total)).quantize(Decimal('0.01')).normalize(), 'f')} %"
     breaches = [f"{name} {value:.1f} ms > {limit} ms" for name, value, limit in
                 (("mean", mean, case.mean_ms), ("p95", p95, case.p95_ms)) if limit is not None and Decimal(repr(value)) > limit]
     if bad:
         latency = f"; latency over the other {n_ok}: mean {mean:.1f} ms, p95 {p95:.1f} ms" + (
-            f" ({'; '.join(breaches)})" if breaches else "")
+            f" ({'; '.join(breaches)})" if breaches and not stopped else "")
         raise CheckFailed(Reason.ERRORS, f"{label}: {bad} of {n_total} rounds answered another status than {expected} "
                           f"({describe_tally({k: v for k, v in answers.items() if int(k) not in case.expect_status})}; "
-                          f"errors {ratio}){latency}", first.evidence,
+                          f"errors {ratio}){latency}{stop_note}", first.evidence,
                           observed=Decimal(bad) / Decimal(n_total), limit=Decimal(0), unit="ratio")
+    if stopped:
+        first_verdict = stopped[0]
+        raise CheckFailed(Reason.LATENCY, f"{label}: {'; '.join(v.text('rounds') for v in stopped)} "
+                          f"(n={n_total} of {case.rounds} planned, errors 0 %)", first.evidence,
+                          observed=Decimal(repr(round(float(first_verdict.bound), 3))), limit=first_verdict.limit, unit="ms")
     breaches += _regressions(case, baseline, mean, p95)
     if breaches:
         over = [(value, limit) for value, limit in ((mean, case.mean_ms), (p95, case.p95_ms))

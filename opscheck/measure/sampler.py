@@ -35,17 +35,26 @@ import os
 import ssl
 import statistics
 import sys
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from opscheck.transport import errors as transport_errors
 from opscheck.transport import raw as rawhttp
 from opscheck.measure.stats import percentile  # re-exported: callers import it from here too
+
+if TYPE_CHECKING:
+    from opscheck.measure.runner import RunnerProbe
+
+
+class Observer(Protocol):
+    """Sees each sample as it completes (opscheck.measure.early.EarlyStop); True ends the run early."""
+
+    def observe(self, status: int | None, latency_ms: float | None, ttfb_ms: float | None = None) -> bool: ...
 
 try:  # anyio loads its asyncio backend on first use: ~200 ms inside the first sample otherwise
     importlib.import_module("anyio._backends._asyncio")
@@ -200,11 +209,15 @@ def planned_requests(*, rate_per_s: float, requests: int | None, duration_s: flo
 def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, duration_s: float | None = None,
                   method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
                   max_inflight: int = 256, verify: bool | ssl.SSLContext = True,
-                  busy_poll: bool | None = None, stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
+                  busy_poll: bool | None = None, stop_when_unreachable: bool = True,
+                  early: Observer | None = None, probe: RunnerProbe | None = None) -> tuple[list[Sample], float]:
     """Request i is due at start + i / rate_per_s whatever happened to the others; -> (samples, elapsed s).
 
     With `stop_when_unreachable`, a connect or DNS failure before any answer ends the run: what
-    was not yet due is not sent and not in the samples (so fewer samples than requested)."""
+    was not yet due is not sent and not in the samples (so fewer samples than requested).
+    `early` sees every sample as it completes; when it answers True the run ends at once: nothing
+    more is sent, requests in flight are cancelled and left out, and the samples are the completed
+    ones only. `probe` (opscheck.measure.runner) measures the runner's own load during the run."""
     count = planned_requests(rate_per_s=rate_per_s, requests=requests, duration_s=duration_s)
     if (count - 1) / rate_per_s > MAX_RUN_S:
         raise ValueError(f"{count} requests at {rate_per_s:g}/s take {(count - 1) / rate_per_s:g} s, "
@@ -214,17 +227,19 @@ def run_open_loop(url: str, *, rate_per_s: float, requests: int | None = None, d
     use_raw(url, method, job.headers)  # a forced client that cannot send this fails here, not in the loop
     with _steady_runtime():
         return asyncio.run(_open_loop(job, rate_per_s, count, max_inflight, verify, resolve_busy_poll(busy_poll),
-                                      stop_when_unreachable))
+                                      stop_when_unreachable, early, probe))
 
 
 def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, duration_s: float | None = None,
                     method: str = "GET", headers: Mapping[str, str] | None = None, timeout_s: float = 5.0,
                     verify: bool | ssl.SSLContext = True, busy_poll: bool | None = None,
-                    stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
+                    stop_when_unreachable: bool = True, early: Observer | None = None,
+                    probe: RunnerProbe | None = None) -> tuple[list[Sample], float]:
     """`concurrency` workers, each sending its next request when the last one ends; -> (samples, elapsed s).
 
     A run for `requests` stops sending after MAX_RUN_S; what was not sent by then is missing. With
-    `stop_when_unreachable`, so does a run whose first answers are connect or DNS failures."""
+    `stop_when_unreachable`, so does a run whose first answers are connect or DNS failures.
+    `early` and `probe` as in run_open_loop."""
     if (requests is None) == (duration_s is None):
         raise ValueError("give exactly one of requests and duration_s")
     if requests is not None and requests < 0:
@@ -236,7 +251,7 @@ def run_closed_loop(url: str, *, concurrency: int, requests: int | None = None, 
     use_raw(url, method, job.headers)
     with _steady_runtime():
         return asyncio.run(_closed_loop(job, concurrency, requests, duration_s, verify, resolve_busy_poll(busy_poll),
-                                        stop_when_unreachable))
+                                        stop_when_unreachable, early, probe))
 
 
 def resolve_busy_poll(asked: bool | None) -> bool:
@@ -297,7 +312,7 @@ class _Job:
 class _Attempt:
     """One request's clock readings (loop.time()), filled in as it goes."""
 
-    __slots__ = ("detail", "done", "due", "error", "headers_at", "marks", "sent", "status")
+    __slots__ = ("detail", "done", "due", "error", "headers_at", "marks", "sample_", "sent", "status")
 
     def __init__(self, due: float | None) -> None:
         self.due = due  # None in closed loop: nothing is due, latency runs from the actual send
@@ -308,8 +323,11 @@ class _Attempt:
         self.error: str | None = None
         self.detail: str | None = None
         self.marks: dict[str, float] = {}
+        self.sample_: Sample | None = None  # made once it completed, when an observer asked for it
 
     def sample(self, t0: float) -> Sample:
+        if self.sample_ is not None:
+            return self.sample_
         ms = rawhttp.span_ms
         answered = self.status is not None
         marks = self.marks
@@ -471,12 +489,49 @@ class _Unreachable:
             self.hit = True
 
 
+class _Run:
+    """What the loops share with the early observer and the runner probe: the stop switch."""
+
+    __slots__ = ("early", "probe", "stop", "stopped", "t0")
+
+    def __init__(self, early: Observer | None, probe: RunnerProbe | None) -> None:
+        self.early = early
+        self.probe = probe
+        self.stopped = False
+        self.stop: Callable[[], None] = lambda: None  # set by the loop: cancels what it must
+        self.t0 = 0.0
+
+    def completed(self, attempt: _Attempt) -> None:
+        if self.early is None or self.stopped:
+            return
+        sample = attempt.sample_ = attempt.sample(self.t0)
+        if self.early.observe(sample.status, sample.latency_ms, sample.ttfb_ms):
+            self.stopped = True
+            self.stop()
+
+    def start(self) -> list[asyncio.Task[None]]:
+        if self.probe is None:
+            return []
+        self.probe.start()
+        self.probe.t0 = self.t0
+        return [asyncio.create_task(self.probe.watch_loop())]
+
+    def samples(self, attempts: Sequence[_Attempt]) -> list[Sample]:
+        if self.probe is not None:
+            self.probe.stop()
+        if self.stopped:  # ended early: the samples the verdict saw; what was cancelled in flight is none
+            attempts = [a for a in attempts if a.sample_ is not None]
+        return [a.sample(self.t0) for a in attempts]
+
+
 async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
                      verify: bool | ssl.SSLContext, busy_poll: bool,
-                     stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
+                     stop_when_unreachable: bool = True, early: Observer | None = None,
+                     probe: RunnerProbe | None = None) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     slots = asyncio.Semaphore(max_inflight)
     unreachable = _Unreachable(stop_when_unreachable)
+    run = _Run(early, probe)
     attempts: list[_Attempt] = []
     tasks: list[asyncio.Task[None]] = []
     # Only the requests still in flight: asyncio.wait() walks every task it is given before it
@@ -487,46 +542,60 @@ async def _open_loop(job: _Job, rate: float, count: int, max_inflight: int,
         async with slots:  # waiting here still counts: latency runs from `due`
             await _fetch(client, job, attempt)
         unreachable.note(attempt)
+        run.completed(attempt)
+
+    async def send_all(t0: float, hard_end: float) -> None:
+        for i in range(count):
+            due = t0 + i / rate  # from t0, never from the previous wake-up: no drift
+            await _sleep_until(loop, due)
+            if unreachable.hit:
+                break  # nothing is listening: the rest would only repeat that
+            attempt = _Attempt(due)
+            attempts.append(attempt)
+            if loop.time() >= hard_end:
+                # An overloaded loop fell that far behind: recorded as a timeout, not sent.
+                attempt.error = transport_errors.TransportTimeout.reason.value
+                run.completed(attempt)
+                continue
+            task = asyncio.create_task(one(attempt))  # late ones go out at once (catch up)
+            tasks.append(task)
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=max(hard_end - loop.time(), 0))
 
     async with _client(job, max_inflight, verify) as client:
         await _warm_up(loop)
         hot = [asyncio.create_task(_keep_hot())] if busy_poll else []
-        t0 = loop.time()
+        t0 = run.t0 = loop.time()
+        hot += run.start()
         hard_end = t0 + max(count - 1, 0) / rate + job.timeout_s
+        sender = asyncio.create_task(send_all(t0, hard_end))
+        run.stop = sender.cancel  # an early verdict: nothing more is sent, nothing more awaited
         try:
-            for i in range(count):
-                due = t0 + i / rate  # from t0, never from the previous wake-up: no drift
-                await _sleep_until(loop, due)
-                if unreachable.hit:
-                    break  # nothing is listening: the rest would only repeat that
-                attempt = _Attempt(due)
-                attempts.append(attempt)
-                if loop.time() >= hard_end:
-                    continue  # an overloaded loop fell that far behind: recorded as a timeout, not sent
-                task = asyncio.create_task(one(attempt))  # late ones go out at once (catch up)
-                tasks.append(task)
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.wait(in_flight, timeout=max(hard_end - loop.time(), 0))
+            await asyncio.wait({sender})  # returns on the sender's end or cancellation, never raises it
+            if not sender.cancelled() and sender.exception() is not None:
+                raise sender.exception()  # type: ignore[misc]
         finally:
-            await _finish(hot + tasks)
+            await _finish([sender, *hot, *tasks])
         elapsed = loop.time() - t0
-    return [a.sample(t0) for a in attempts], elapsed
+    return run.samples(attempts), elapsed
 
 
 async def _closed_loop(job: _Job, concurrency: int, requests: int | None, duration_s: float | None,
                        verify: bool | ssl.SSLContext, busy_poll: bool,
-                       stop_when_unreachable: bool = True) -> tuple[list[Sample], float]:
+                       stop_when_unreachable: bool = True, early: Observer | None = None,
+                       probe: RunnerProbe | None = None) -> tuple[list[Sample], float]:
     loop = asyncio.get_running_loop()
     attempts: list[_Attempt] = []
     remaining = requests
     unreachable = _Unreachable(stop_when_unreachable)
+    run = _Run(early, probe)
 
     async def worker(stop_at: float) -> None:
         nonlocal remaining
         while True:
-            if loop.time() >= stop_at or unreachable.hit:
+            if loop.time() >= stop_at or unreachable.hit or run.stopped:
                 return
             if remaining is not None:
                 if remaining <= 0:
@@ -536,16 +605,25 @@ async def _closed_loop(job: _Job, concurrency: int, requests: int | None, durati
             attempts.append(attempt)
             await _fetch(client, job, attempt)
             unreachable.note(attempt)
+            run.completed(attempt)
 
     async with _client(job, concurrency, verify) as client:
         await _warm_up(loop)
         hot = [asyncio.create_task(_keep_hot())] if busy_poll else []
-        t0 = loop.time()
+        t0 = run.t0 = loop.time()
+        hot += run.start()
         stop_at = t0 + min(duration_s if duration_s is not None else math.inf, MAX_RUN_S)
         tasks = [asyncio.create_task(worker(stop_at)) for _ in range(concurrency)]
+
+        def stop() -> None:
+            for task in tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()  # its request in flight is cancelled and left out
+
+        run.stop = stop
         try:
             await asyncio.wait(tasks, timeout=max(stop_at + job.timeout_s - loop.time(), 0))
         finally:
             await _finish(hot + tasks)
         elapsed = loop.time() - t0
-    return [a.sample(t0) for a in attempts], elapsed
+    return run.samples(attempts), elapsed

@@ -45,7 +45,8 @@ def test_healthy_service_meets_every_budget(service, run_checks):
 
 
 def test_slow_fault_breaks_latency_budgets(service, run_checks):
-    run = run_checks("--base-url", service("slow").base_url, profile=PROFILE, runbook=RUNBOOK)
+    # Sampled in full: these are the full sample's messages (early verdicts: tests/e2e/test_early_verdicts.py).
+    run = run_checks("--base-url", service("slow").base_url, "--no-early-stop", profile=PROFILE, runbook=RUNBOOK)
     for check_id in ("slo::open", "slo::closed", "benchmark::items", "metrics::p95"):
         check = run.check(check_id)
         assert (check["outcome"], check["reason"]) == ("failed", "latency"), check
@@ -66,7 +67,7 @@ def test_jitter_fault_breaks_the_tail_only(service, run_checks):
 
 
 def test_errors_fault_breaks_error_ratios(service, run_checks):
-    run = run_checks("--base-url", service("errors").base_url, profile=PROFILE, runbook=RUNBOOK)
+    run = run_checks("--base-url", service("errors").base_url, "--no-early-stop", profile=PROFILE, runbook=RUNBOOK)
     for check_id in ("slo::open", "slo::closed", "metrics::errors"):
         check = run.check(check_id)
         assert (check["outcome"], check["reason"]) == ("failed", "errors"), check
@@ -87,7 +88,7 @@ def test_baseline_regression_fails_the_benchmark(service, run_checks, pytester):
     healthy = run_checks("--base-url", service().base_url, profile=PROFILE, runbook=RUNBOOK)
     baseline = pytester.path / "baseline.json"
     baseline.write_text(healthy.results_text)
-    slow = run_checks("--base-url", service("slow").base_url, "--baseline", str(baseline),
+    slow = run_checks("--base-url", service("slow").base_url, "--baseline", str(baseline), "--no-early-stop",
                       "-k", "benchmark", profile=PROFILE,
                       runbook=RUNBOOK)
     assert "regressed" in slow.check("benchmark::items")["message"]
@@ -128,7 +129,7 @@ def test_slo_over_https_verifies_like_every_other_check(run_checks, pytester):
     certs = CertFactory(pytester.path)
     with TlsServer(*certs.leaf("slo"), keep_alive=True) as server:
         trusted = run_checks("--base-url", server.base_url, "-k", "slo", profile=HTTPS_PROFILE, runbook=RUNBOOK)
-        untrusted = run_checks("--base-url", server.base_url, "-k", "slo",
+        untrusted = run_checks("--base-url", server.base_url, "-k", "slo", "--no-early-stop",
                                profile=HTTPS_PROFILE.replace("http: {ca_file: ca.pem}\n", ""), runbook=RUNBOOK)
     check = trusted.check("slo::tls-open")
     assert check["outcome"] == "passed", check
@@ -247,7 +248,8 @@ def test_slo_judges_latency_over_the_200s_only_when_most_answers_are_instant_503
     # 48 instant 503s and two 200s after 400 ms: over every answer the p95 is a few ms.
     with Stub() as stub:
         run = _stub_run(run_checks, stub,
-                        "slo:\n  - {name: s, path: /mostly-down, requests: 50, rate_per_s: 50, p95_ms: 200}\n")
+                        "slo:\n  - {name: s, path: /mostly-down, requests: 50, rate_per_s: 50, p95_ms: 200}\n",
+                        "--no-early-stop")
     check = run.check("slo::s")
     assert (check["outcome"], check["reason"]) == ("failed", "latency"), check
     assert "p95 " in check["message"] and "> 200 ms" in check["message"]
@@ -259,7 +261,7 @@ def test_slo_judges_latency_over_the_200s_only_when_most_answers_are_instant_503
 def test_slo_error_budget_broken_as_well_reports_errors_and_the_unmeasured_latency(run_checks):
     with Stub() as stub:
         run = _stub_run(run_checks, stub, "slo:\n  - {name: s, path: /down, requests: 20, rate_per_s: 50, "
-                        "p95_ms: 200, p99_ms: 300, max_error_ratio: 0.01}\n")
+                        "p95_ms: 200, p99_ms: 300, max_error_ratio: 0.01}\n", "--no-early-stop")
     check = run.check("slo::s")
     assert (check["outcome"], check["reason"]) == ("failed", "errors"), check
     assert "error ratio 100 % > 1 % (20 of 20)" in check["message"]
@@ -353,7 +355,7 @@ slo:
 def test_benchmark_whose_rounds_all_answer_503_fails_as_no_data(run_checks):
     with Stub() as stub:
         run = _stub_run(run_checks, stub, "benchmark:\n  - {name: b, path: /first-only, rounds: 5, "
-                        "warmup_rounds: 1, mean_ms: 1000}\n", "-k", "benchmark")
+                        "warmup_rounds: 1, mean_ms: 1000}\n", "-k", "benchmark", "--no-early-stop")
     check = run.check("benchmark::b")
     assert (check["outcome"], check["reason"]) == ("failed", "no_data"), check
     assert "no answer with an expected status (200) among 5 rounds: 5 x 503" in check["message"]
@@ -364,7 +366,7 @@ def test_benchmark_whose_rounds_all_answer_503_fails_as_no_data(run_checks):
 def test_benchmark_with_some_503_rounds_fails_as_errors_and_times_only_the_good_rounds(run_checks):
     with Stub() as stub:
         run = _stub_run(run_checks, stub, "benchmark:\n  - {name: b, path: /every-4th-fails, rounds: 8, "
-                        "warmup_rounds: 0, mean_ms: 1000}\n", "-k", "benchmark")
+                        "warmup_rounds: 0, mean_ms: 1000}\n", "-k", "benchmark", "--no-early-stop")
     check = run.check("benchmark::b")
     assert (check["outcome"], check["reason"]) == ("failed", "errors"), check
     assert "2 of 8 rounds answered another status than 200 (2 x 503; errors 25 %)" in check["message"]
