@@ -31,6 +31,7 @@ from opscheck.drill.process import run_command
 from opscheck.evidence.redact import Redactor
 
 READY_POLL_MAX_S = 1.0  # the RTO's resolution: readiness is asked at least once a second
+MAX_CLOCK_SKEW_S = 300.0  # a backup time further in the future than this is a finding (as freshness's skew)
 PROGRESS_EVERY_S = 10.0  # a progress line this often when the output is not a terminal (a CI log)
 
 
@@ -128,11 +129,16 @@ class Drill:
         start = self.now_s()
         age = (started - backup_time).total_seconds()
         limit = self.spec.max_backup_age_s
-        ok = age <= limit
+        future = age < -MAX_CLOCK_SKEW_S
+        ok = age <= limit and not future
         self.record["backup_age"] = {"age_s": round(age, 3), "max_s": limit, "status": "passed" if ok else "failed"}
-        verdict = "within" if ok else "older than"
-        self.step("backup-age", "passed" if ok else "failed", start,
-                  f"backup taken {fmt_s(age)} ago ({self.manifest['backup_time']}), {verdict} max_backup_age {fmt_s(limit)}")
+        if future:
+            message = (f"the backup time {self.manifest['backup_time']} is {fmt_s(-age)} in the future: "
+                       "a wrong --backup-time, or clocks that disagree")
+        else:
+            verdict = "within" if ok else "older than"
+            message = f"backup taken {fmt_s(age)} ago ({self.manifest['backup_time']}), {verdict} max_backup_age {fmt_s(limit)}"
+        self.step("backup-age", "passed" if ok else "failed", start, message)
 
     def restore(self) -> bool:
         start = self.now_s()
@@ -148,9 +154,14 @@ class Drill:
             else:
                 self.record["restore"] = {"command": None, "started_at": None, "exit_code": None, "duration_s": None,
                                           "timed_out": False, "output_tail": []}
-                self.step("restore", "skipped", start, "no restore.command and no --restore-started: nothing was restored "
-                                                       "by this drill, so no RTO can be measured")
-            return self.restore_started is not None
+                if spec.rto:
+                    self.step("restore", "failed", start, "an RTO needs the restore's start: set restore.command, or pass "
+                                                          "--restore-started for a restore run outside opscheck")
+                    return False
+                self.restore_t = time.monotonic()
+                self.step("restore", "passed", start, "no restore.command: the environment was restored outside opscheck "
+                                                      "(no RTO target to measure)")
+            return True
         shown = " ".join(shlex.quote(a) for a in (spec.command[2:] if spec.command_is_shell else spec.command))
         target = min((o.target_s for o in spec.rto), default=None)
         label = f"RTO {fmt_s(target)}" if target else f"timeout {fmt_s(spec.timeout_s)}"
@@ -240,6 +251,10 @@ class Drill:
         if not entries and not self.spec.files:
             return
         start = self.now_s()
+        if not entries:
+            self.step("files", "failed", start, "restore.files lists files but the manifest has none "
+                                                "(taken before restore.files was set?)")
+            return
         root = self.spec.root(self.data_dir)
         deadline = time.monotonic() + self.spec.timeout_s
         checks = []
@@ -268,10 +283,16 @@ class Drill:
     def verify_database(self) -> dict[str, str | None]:
         """Returns table -> newest restored timestamp (ISO), for the RPO."""
         spec = self.spec.database
-        expected = (self.manifest.get("database") or {}).get("tables", [])
-        if spec is None:
+        recorded = self.manifest.get("database")
+        expected = (recorded or {}).get("tables", [])
+        if spec is None and recorded is None:
             return {}
         start = self.now_s()
+        if spec is None or recorded is None:  # one side has tables the other cannot check: never a silent pass
+            self.step("database", "failed", start,
+                      f"the manifest lists {len(expected)} table(s) but the profile has no restore.database"
+                      if spec is None else "the manifest has no database part (taken before restore.database was set?)")
+            return {}
         url = self.environ.get(spec.url_env, "")
         newest: dict[str, str | None] = {}
         if not url:

@@ -55,7 +55,7 @@ restore:
   timeout: {timeout}
   ready_timeout: 20s
   rto: {{api: 15m, database: {{target: 30m, until: database}}}}
-  rpo: {{database: 5m}}
+  rpo: {{database: {rpo}}}
   canaries:
     - {{name: item-1, path: /api/items/1, expect: {{json: {{id: 1, name: item-1}}}}}}
 {extra}"""
@@ -69,10 +69,12 @@ class Lab:
     service: DemoService
     db_url: str  # what the service reads and the drill verifies (the restored database)
 
+    rpo: str = "5m"
+
     def profile(self, command: str, timeout: str = "60s", extra: str = "") -> Path:
         path = self.root / "opscheck.yaml"
         path.write_text(PROFILE.format(base_url=self.service.base_url, command=json.dumps(command), timeout=timeout,
-                                       extra=extra))
+                                       extra=extra, rpo=self.rpo))
         (self.root / "RUNBOOK.md").write_text(RUNBOOK)
         return path
 
@@ -240,12 +242,13 @@ def test_a_manifest_older_than_max_backup_age_fails_the_drill(sqlite_lab: Lab, c
 
 @pytest.fixture(scope="module")
 def pg_lab(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A source database with 300 items, dumped with pg_dump -Fc; the service reads `restored`."""
+    """A source database with 300 items, the newest written 20 minutes ago (the profile's RPO target
+    is 1 h), dumped with pg_dump -Fc; the service reads `restored`."""
     from sqlalchemy import create_engine, text
 
     root = tmp_path_factory.mktemp("drill-pg")
     source = pg_cluster.create_database()
-    seed(root / "scratch", pg_cluster.url(source), rows=300)
+    seed(root / "scratch", pg_cluster.url(source), rows=300, now=datetime.now(timezone.utc) - timedelta(minutes=20))
     shutil.rmtree(root / "scratch")
     restored = pg_cluster.create_database()
     engine = create_engine(pg_cluster.url("postgres"), isolation_level="AUTOCOMMIT")
@@ -256,7 +259,7 @@ def pg_lab(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (root / "live").mkdir()
     with ExitStack() as stack:
         service = stack.enter_context(DemoService(api_keys=[API_KEY], data_dir=str(root / "live" / "data"), database_url=url))
-        lab = Lab(root, service, url)
+        lab = Lab(root, service, url, rpo="1h")
         lab.source_url = pg_cluster.url(source)  # type: ignore[attr-defined]
         lab.cluster = pg_cluster  # type: ignore[attr-defined]
         lab.restored = restored  # type: ignore[attr-defined]
@@ -348,15 +351,18 @@ def test_a_file_missing_from_the_restore_fails_and_an_extra_file_is_listed(pg_la
 
 
 def test_a_restore_that_lags_gives_an_rpo_over_its_target(pg_lab: Lab, capsys: Any) -> None:
-    # The backup was taken 20 minutes after the newest record it holds: 20 minutes of writes lost.
-    later = (datetime.now(timezone.utc) + timedelta(minutes=20)).isoformat()
-    _pg_backup(pg_lab, capsys, "--backup-time", later)
-    code, out = pg_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
+    # The newest restored record is 20 minutes older than the backup time: against a 5 minute RPO.
+    pg_lab.rpo = "5m"
+    try:
+        _pg_backup(pg_lab, capsys)
+        code, out = pg_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
+    finally:
+        pg_lab.rpo = "1h"
     assert code == 1, out
     rpo = pg_lab.drill()["rpo"][0]
-    assert rpo["status"] == "failed" and rpo["achieved_s"] > rpo["target_s"] == 300
+    assert rpo["status"] == "failed" and rpo["achieved_s"] > 20 * 60 and rpo["target_s"] == 300
     assert "over its target 5 min 00 s" in rpo["message"] and rpo["newest_table"] == "items"
-    assert pg_lab.step("rto")["status"] == "passed"  # only the RPO is a finding
+    assert [s["name"] for s in pg_lab.drill()["steps"] if s["status"] != "passed"] == ["rpo"]  # the only finding
 
 
 def test_the_reference_service_reports_its_restored_data_down_until_the_restore(sqlite_lab: Lab) -> None:

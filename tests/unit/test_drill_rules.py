@@ -259,3 +259,26 @@ def test_the_drill_section_goes_after_the_report_title_once_and_a_page_without_i
     page.write_text("<html><body><p>no title</p></body></html>")
     with pytest.raises(AnchorMissing, match="no <h1"):
         insert_section(page, record)
+
+
+@pytest.mark.parametrize("backup_ago_s, status, words", [
+    (3600, "passed", "within max_backup_age"),
+    (9 * 86400, "failed", "older than max_backup_age 8.0 d"),
+    (-60, "passed", "within"),  # a minute of clock skew is tolerated
+    (-3600, "failed", "in the future"),
+])
+def test_the_backup_age_fails_an_old_backup_and_a_backup_time_in_the_future(backup_ago_s: float, status: str, words: str) -> None:
+    import datetime as dt
+
+    from opscheck.config.restore import RestoreSpec
+    from opscheck.drill.run import Drill
+    from opscheck.evidence.redact import Redactor
+
+    now = dt.datetime.now(dt.timezone.utc)
+    backup = now - dt.timedelta(seconds=backup_ago_s)
+    drill = Drill(profile=None, spec=RestoreSpec(profile_dir=Path(".")), environment=None, base_url="",  # type: ignore[arg-type]
+                  manifest={"backup_time": backup.isoformat()}, manifest_path=Path("m.json"), redactor=Redactor(),
+                  out=io.StringIO(), record={"steps": [], "findings": []})
+    drill.backup_age(now, backup)
+    step = drill.record["steps"][0]
+    assert (step["status"], words in step["message"]) == (status, True), step
