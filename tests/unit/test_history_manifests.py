@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MANIFEST = ROOT / "examples" / "kubernetes" / "opscheck-nightly.yaml"
+MANIFEST = ROOT / "docs" / "kubernetes" / "opscheck-nightly.yaml"  # not under examples/: those are profiles
 NIGHTLY_DOC = ROOT / "docs" / "nightly.md"
 CRON_FIELD = re.compile(r"^(\*|\*/\d+|\d+(-\d+)?(,\d+(-\d+)?)*)$")
 
