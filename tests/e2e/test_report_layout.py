@@ -123,7 +123,8 @@ def test_the_banner_says_fail_with_the_counts_service_environment_and_base_url(r
 
 def test_the_check_column_shows_family_and_name_not_the_pytest_node_id(run):
     checks = run["probe"]["checks"]
-    assert sorted(checks) == ["slo::items", "smoke::health", "smoke::long-url"], checks
+    # In the order that needs a look first: failed, then degraded, then passed.
+    assert checks == ["smoke::long-url", "slo::items", "smoke::health"], checks
     assert "test_smoke.py::test_smoke[health]" in run["dom"]  # as the row's tooltip and in its details
 
 
@@ -145,3 +146,17 @@ def test_evidence_reads_as_a_request_and_a_response_with_headers_and_a_pretty_bo
     assert re.search(r"<th>x-api-key</th><td>\[REDACTED\]</td>", row)
     assert API_KEY not in run["dom"] and API_KEY not in run["report"].read_text()
     assert '"request_headers"' not in row  # not raw JSON any more
+
+
+def test_a_section_added_from_outside_shows_between_the_banner_and_the_environment(run, tmp_path):
+    from opscheck.report.html import add_section
+
+    copy = tmp_path / "report.html"
+    copy.write_text(run["report"].read_text())
+    add_section(copy, "watch-timeline", "<h2>Watch timeline</h2><p>round 1 of 6: 3 passed</p>")
+    probe, dom = _screenshot_module().layout_probe(_chromium(), copy, width=WIDTH)
+    assert probe["sectionsAfterBanner"] and probe["verdict"] == "FAIL"
+    banner, section, environment = (dom.index('id="opscheck-verdict"'), dom.index('<section id="watch-timeline"'),
+                                    dom.index('<table id="environment"'))
+    assert banner < section < environment
+    assert "round 1 of 6: 3 passed" in dom
