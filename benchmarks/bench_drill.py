@@ -11,7 +11,7 @@ Everything runs in a temporary folder that is removed at the end. Every measurem
 --repeat times (median and min reported), alternating the tools so the page cache and the load
 treat them alike; the files are read once first, so every tool reads from the page cache.
 
-    python benchmarks/bench_drill.py [--gib 1] [--rows 1000000] [--repeat 3] [--skip-pg]
+    python benchmarks/bench_drill.py [--gib 1] [--rows 1000000] [--repeat 3] [--skip-pg] [--skip-files]
 """
 
 from __future__ import annotations
@@ -165,25 +165,27 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--skip-files", action="store_true")
     args = parser.parse_args()
     print(f"# bench_drill: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.system()} {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at start")
-    files = bench_files(args.gib, args.repeat)
-    mib = files["bytes"] / (1 << 20)
-    print(f"\n## {files['files']} CSV files, {mib:.0f} MiB ({args.repeat} rounds, page cache warm)\n")
-    print("| tool | median s | min s | MiB/s (median) | vs sha256sum | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    base = statistics.median(files["times"]["sha256sum"])
-    for label, values in files["times"].items():
-        median = statistics.median(values)
-        peak = files["peaks"].get(label)
-        print(f"| {label} | {median:.2f} | {min(values):.2f} | {mib / median:.0f} | {base / median * 100:.0f} % | "
-              f"{f'{peak:.0f}' if peak else '-'} |")
-    snap = statistics.median(files["times"]["snapshot"])
-    worst_peak = max(files["peaks"].values())
-    print(f"\n- goal: snapshot hashing >= 80 % of sha256sum's speed: {base / snap * 100:.0f} % "
-          f"({'met' if base / snap >= 0.8 else 'NOT met'})")
-    print(f"- goal: peak memory < 100 MB: {worst_peak:.0f} MB ({'met' if worst_peak < 100 else 'NOT met'})")
+    if not args.skip_files:
+        files = bench_files(args.gib, args.repeat)
+        mib = files["bytes"] / (1 << 20)
+        print(f"\n## {files['files']} CSV files, {mib:.0f} MiB ({args.repeat} rounds, page cache warm)\n")
+        print("| tool | median s | min s | MiB/s (median) | vs sha256sum | peak RSS MB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        base = statistics.median(files["times"]["sha256sum"])
+        for label, values in files["times"].items():
+            median = statistics.median(values)
+            peak = files["peaks"].get(label)
+            print(f"| {label} | {median:.2f} | {min(values):.2f} | {mib / median:.0f} | {base / median * 100:.0f} % | "
+                  f"{f'{peak:.0f}' if peak else '-'} |")
+        snap = statistics.median(files["times"]["snapshot"])
+        worst_peak = max(files["peaks"].values())
+        print(f"\n- goal: snapshot hashing >= 80 % of sha256sum's speed: {base / snap * 100:.0f} % "
+              f"({'met' if base / snap >= 0.8 else 'NOT met'})")
+        print(f"- goal: peak memory < 100 MB: {worst_peak:.0f} MB ({'met' if worst_peak < 100 else 'NOT met'})")
     if not args.skip_pg:
         pg = bench_pg(args.rows, args.repeat)
         if pg is None:

@@ -168,6 +168,22 @@ def _encode(value: Any) -> bytes:
     return b"s" + str(value).encode("utf-8", "surrogatepass")
 
 
+# The common exact types, encoded as `_encode` does, without its chain of isinstance tests (a
+# checksum encodes millions of values); anything else, bool and subclasses included, goes through it.
+_FAST: dict[type, Any] = {
+    int: lambda v: b"i%d" % v,
+    str: lambda v: b"s" + v.encode("utf-8", "surrogatepass"),
+    Decimal: lambda v: b"d" + format(v.normalize(), "f").encode(),
+    float: lambda v: b"f" + repr(v).encode(),
+    dt.datetime: lambda v: b"t" + v.isoformat().encode(),
+    dt.date: lambda v: b"t" + v.isoformat().encode(),
+}
+
+
+def _row_bytes(row: Any) -> bytes:
+    return b"\x1f".join([b"N" if v is None else (_FAST.get(type(v)) or _encode)(v) for v in row])
+
+
 def newest_timestamp(value: Any) -> str | None:
     """The newest value of a timestamp column as ISO 8601 UTC text (naive values are UTC, as
     SQLite text and `timestamp without time zone` usually are); None for an empty table.
@@ -239,10 +255,9 @@ def table_checksum(db: _Bounded, spec: TableSpec, key_range: tuple[Any, Any] | N
         result = db.run(f"{name}: checksum over {key}", statement)
         try:
             for batch in result.partitions(BATCH_ROWS):
-                for row in batch:
-                    digest.update(b"\x1f".join(_encode(v) for v in row))
-                    digest.update(b"\x1e")
-                    count += 1
+                # One update per batch: the same bytes as row by row, a thousandth of the calls.
+                digest.update(b"".join([_row_bytes(row) + b"\x1e" for row in batch]))
+                count += len(batch)
                 if time.monotonic() > db.deadline:
                     raise DatabaseError(f"{name}: checksum not done within the database timeout ({count} rows read)")
         except DatabaseError:

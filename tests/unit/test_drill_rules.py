@@ -194,6 +194,11 @@ def test_row_values_encode_by_type_so_equal_text_of_other_types_never_collides()
     values = [None, True, 1, Decimal("1.50"), 1.5, "1", b"\x01", dt.date(2026, 1, 1)]
     assert len({_encode(v) for v in values}) == len(values)
     assert _encode(Decimal("1.50")) == _encode(Decimal("1.5"))
+    from opscheck.drill.database import _row_bytes
+
+    # The fast path of the checksum encodes exactly as _encode does, type by type.
+    assert _row_bytes(values + [dt.datetime(2026, 1, 1, 3, tzinfo=dt.timezone.utc), -7, "é", float("nan"), False]) == \
+        b"\x1f".join(_encode(v) for v in values + [dt.datetime(2026, 1, 1, 3, tzinfo=dt.timezone.utc), -7, "é", float("nan"), False])
 
 
 def test_newest_timestamps_are_utc_iso_and_naive_values_are_read_as_utc() -> None:
