@@ -418,7 +418,7 @@ def banner_html(run: RunInfo, records: list[CheckResult], exit_code: int | None)
     target = [f"service <b>{escape(run.service)}</b>", f"environment <b>{escape(run.environment or '-')}</b>",
               f'<span class="opscheck-url">{escape(run.base_url or "-")}</span>']
     if run.started_at:
-        target.append(f"started {escape(run.started_at)}")
+        target.append(f"started {escape(run.started_at)}" + (f", took {run.duration_s:.1f} s" if run.duration_s else ""))
     named = sorted((r for r in records if r.outcome in ("failed", "degraded", "flaky")),
                    key=lambda r: ("failed", "degraded", "flaky").index(r.outcome))  # stable: run order within
     listed = "".join(
