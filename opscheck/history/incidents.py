@@ -48,6 +48,7 @@ class Incident:
     runbook_anchor: str | None
     runbook_link: str | None
     release: str | None
+    run_id: int = 0  # the first failing run
 
     def duration_s(self, now: datetime) -> int:
         return int(((self.end or now) - self.start).total_seconds())
@@ -93,9 +94,11 @@ def derive(service: str, env: str, runs: Sequence[Any], alerts: Iterable[Any] = 
                 if current is None:
                     reasons = Counter()
                     detected, by = run.started_at, "first failing run"
-                    current = Incident(service, env, run.check_id, location, run.severity, run.started_at, last_good,
-                                       detected, by, None, 0, run.reason, {}, run.message, run.runbook_section,
-                                       run.runbook_anchor, run.runbook_link, run.release)
+                    # Light rows (collect_incidents) carry no details: they are filled in afterwards by run_id.
+                    current = Incident(service, env, run.check_id, location, getattr(run, "severity", ""), run.started_at,
+                                       last_good, detected, by, None, 0, run.reason, {}, getattr(run, "message", None),
+                                       getattr(run, "runbook_section", None), getattr(run, "runbook_anchor", None),
+                                       getattr(run, "runbook_link", None), getattr(run, "release", None), run.run_id)
                 current.failing_runs += 1
                 reasons[run.reason or "-"] += 1
                 current.reasons = dict(reasons)

@@ -399,6 +399,38 @@ class HistoryStore:
         rows = self.read("reading check runs", lambda conn: conn.execute(query).all())
         return [CheckRun(*row[:-1], bool(row[-1])) for row in reversed(rows)]
 
+    def check_states(self, service: str, env: str | None, check_id: str, *, since: datetime | None = None,
+                     until: datetime | None = None) -> list[Any]:
+        """The check's runs as light rows (run_id, check_id, started_at, location, outcome, reason,
+        maintenance), oldest first: what streaks and incidents need, read from one index."""
+        from sqlalchemy import select
+
+        c = S.check_results.c
+        query = select(c.run_id, c.check_id, c.started_at, c.location, c.outcome, c.reason, c.maintenance).where(
+            c.service == service, c.env == (env or ""), c.check_id == check_id)
+        if since is not None:
+            query = query.where(c.started_at >= since)
+        if until is not None:
+            query = query.where(c.started_at < until)
+        return self.read("reading check runs", lambda conn: conn.execute(query.order_by(c.started_at, c.id)).all())
+
+    def run_details(self, check_id: str, run_ids: list[int]) -> dict[int, CheckRun]:
+        """run_id -> the check's CheckRun in those runs (for incidents found on light rows)."""
+        from sqlalchemy import select
+
+        c, r = S.check_results, S.runs
+        out: dict[int, CheckRun] = {}
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start:start + 500]
+            query = (select(c.c.run_id, c.c.started_at, c.c.location, r.c.slot, r.c.run_key, r.c.release, c.c.check_id,
+                            c.c.family, c.c.severity, c.c.outcome, c.c.reason, c.c.message, c.c.duration_ms,
+                            c.c.latency_ms, c.c.limit_value, c.c.unit, c.c.fingerprint, c.c.attempts,
+                            c.c.runbook_section, c.c.runbook_anchor, c.c.runbook_link, c.c.maintenance)
+                     .join(r, r.c.id == c.c.run_id).where(c.c.check_id == check_id, c.c.run_id.in_(chunk)))
+            for row in self.read("reading check runs", lambda conn: conn.execute(query).all()):
+                out[int(row[0])] = CheckRun(*row[:-1], bool(row[-1]))
+        return out
+
     def deliveries(self, service: str | None = None, env: str | None = None, check_id: str | None = None,
                    since: datetime | None = None, receiver: str | None = None) -> list[Delivery]:
         """Logged deliveries, oldest first, filtered by whatever is given."""

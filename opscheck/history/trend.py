@@ -36,11 +36,19 @@ def collect_incidents(store: Any, *, service: str | None = None, env: str | None
     since = now - timedelta(days=days)
     found: list[Incident] = []
     for svc, envname, check_id in store.series(service, env):
-        runs = store.check_runs(svc, envname, check_id, since=since, until=now)
+        runs = store.check_states(svc, envname, check_id, since=since, until=now)
         if not runs:
             continue
         alerts = store.deliveries(service=svc, env=envname, check_id=check_id, since=since)
-        found.extend(derive(svc, envname, runs, alerts))
+        incidents = derive(svc, envname, runs, alerts)
+        details = store.run_details(check_id, sorted({i.run_id for i in incidents})) if incidents else {}
+        for incident in incidents:
+            first = details.get(incident.run_id)
+            if first is not None:
+                incident.severity, incident.message, incident.release = first.severity, first.message, first.release
+                incident.runbook_section, incident.runbook_anchor = first.runbook_section, first.runbook_anchor
+                incident.runbook_link = first.runbook_link
+        found.extend(incidents)
     return now, sorted(found, key=lambda i: (i.start, i.service, i.check_id, i.location))
 
 
