@@ -104,7 +104,7 @@ def now_utc() -> datetime:
 
 def parse_time(text: str) -> datetime:
     """An ISO 8601 time (naive is UTC). Raises ValueError."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00") if text.strip().endswith("Z") else text.strip())
+    value = datetime.fromisoformat(text.strip())  # Python 3.11 reads a trailing Z as UTC
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 

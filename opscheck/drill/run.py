@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, Mapping, TextIO
 
 from opscheck.config.profile import Environment, Profile
 from opscheck.config.restore import RestoreSpec
@@ -490,6 +490,3 @@ def smoke_from_records(records: list[Any], exit_code: int, start_s: float, end_s
 def offset_now(record: dict[str, Any]) -> float:
     """Seconds since the drill started (wall clock), for steps timed in another process."""
     return round(time.time() - float(record.get("started_epoch") or time.time()), 3)
-
-
-Clock = Callable[[], float]

@@ -19,7 +19,6 @@ from typing import Any
 
 from opscheck.config.profile import Environment, Profile
 from opscheck.config.restore import RestoreSpec
-from opscheck.drill.process import run_command
 from opscheck.drill.record import AnchorMissing, insert_section, markdown, standalone_html
 from opscheck.drill.run import Drill, finish, fmt_s, offset_now
 from opscheck.evidence.redact import Redactor, strip_userinfo

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from opscheck.config.restore import RestoreSpec
@@ -95,7 +94,3 @@ def take_snapshot(spec: RestoreSpec, *, service: str, environment: str | None, b
         "database": database,
     }
     return seal(document, key)
-
-
-def relative_root(root: Path) -> str:
-    return root.as_posix()

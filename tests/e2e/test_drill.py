@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import textwrap
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
