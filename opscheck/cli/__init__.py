@@ -35,6 +35,14 @@ def _pytest(args: list[str]) -> int:
     # No cache dir: the checks may live in site-packages, and a gate run should leave nothing behind.
     # rootdir at the checks keeps node ids short (test_smoke.py::test_smoke[api-health]).
     folder = str(checks_dir())
+    import warnings
+
+    # pytest-benchmark prints this with its installed path, from each xdist worker too (they inherit
+    # PYTHONWARNINGS); opscheck's run header says it instead ("opscheck benchmark: ... switched off").
+    quiet = "ignore:Benchmarks are automatically disabled because xdist plugin is active"
+    warnings.filterwarnings("ignore", message=quiet.split(":", 1)[1])
+    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), quiet)))
     return int(pytest.main([folder, f"--rootdir={folder}", "-p", "no:cacheprovider", *_unused_plugins(args),
                             *_terminal_defaults(args), *args]))
 
@@ -49,8 +57,6 @@ def _terminal_defaults(args: list[str]) -> list[str]:
     if not any(a.startswith("-r") and not a.startswith("--") for a in args):
         out.append("-rN")
     return out
-
-
 
 
 # Plugins our dependencies register that a run may not use, by the name `-p no:` takes, with the

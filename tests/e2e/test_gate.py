@@ -376,6 +376,7 @@ def test_two_slo_checks_on_two_xdist_workers_never_sample_at_the_same_time(tmp_p
         thread.join(timeout=5)
     assert gate.ret == 0, gate.stdout[-3000:]
     assert "2 workers" in gate.stdout
+    assert "site-packages" not in gate.stdout  # pytest-benchmark's warning from each worker, with its path
     a, b = handler.seen.get("/a", []), handler.seen.get("/b", [])
     assert len(a) >= 20 and len(b) >= 20, gate.stdout[-3000:]
     # One worker each (two items, two workers), yet one check's samples all come before the other's.
