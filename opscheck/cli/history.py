@@ -108,7 +108,8 @@ def _seconds(option: str, text: str) -> int:
     return value
 
 
-def _objectives(args: argparse.Namespace) -> list[Any]:
+def _objectives(args: argparse.Namespace) -> tuple[str | None, list[Any]]:
+    """(the profile's service, its objectives); (None, []) without a profile."""
     from opscheck.config.discovery import find_profile
 
     given = getattr(args, "profile", None)
@@ -116,14 +117,14 @@ def _objectives(args: argparse.Namespace) -> list[Any]:
     if path is None:
         if given:
             raise _Usage(f"--profile: {given}: no such file")
-        return []
+        return None, []
     from opscheck.config.profile import ProfileError, load_profile
 
     try:
         profile = load_profile(path)
     except ProfileError as exc:
         raise _Usage(f"invalid profile:\n{exc}") from None
-    return list(profile.extras.get("objectives") or [])
+    return profile.service, list(profile.extras.get("objectives") or [])
 
 
 def _open(url: str) -> Any:
@@ -140,7 +141,7 @@ def _report(args: argparse.Namespace, url: str, *, incidents_only: bool) -> int:
     import json
 
     days = _days(args)
-    objectives = _objectives(args)
+    objectives_service, objectives = _objectives(args)
     html = getattr(args, "html", None)
     store = _open(url)
     service, env = getattr(args, "service", None), getattr(args, "env", None)
@@ -156,7 +157,8 @@ def _report(args: argparse.Namespace, url: str, *, incidents_only: bool) -> int:
         return 0
     from opscheck.history.report import build_report, render_text
 
-    report = build_report(store, service=service, env=env, days=days, objectives=objectives)
+    report = build_report(store, service=service, env=env, days=days, objectives=objectives,
+                          objectives_service=objectives_service)
     if html:
         from opscheck.history.trend import write_trend
 

@@ -63,8 +63,11 @@ def _points(runs: Sequence[Any]) -> list[Point]:
 
 
 def build_report(store: Any, *, service: str | None = None, env: str | None = None, days: int = 30,
-                 now: datetime | None = None, objectives: Sequence[Any] = ()) -> dict[str, Any]:
-    """The report over [now - days, now) (see the module docstring). Raises HistoryUnavailable."""
+                 now: datetime | None = None, objectives: Sequence[Any] = (),
+                 objectives_service: str | None = None) -> dict[str, Any]:
+    """The report over [now - days, now) (see the module docstring). `objectives` (config
+    Objective) apply to `objectives_service` only when it is given (the profile's service), else
+    to every service with that check id. Raises HistoryUnavailable."""
     from sqlalchemy import func, select
 
     now = now or datetime.now(timezone.utc)
@@ -97,7 +100,7 @@ def build_report(store: Any, *, service: str | None = None, env: str | None = No
     by_check = {o.check: o for o in objectives}
     checks = []
     for (svc, envname, check_id), entry in sorted(series.items()):
-        objective = by_check.get(check_id)
+        objective = by_check.get(check_id) if objectives_service in (None, svc) else None
         method = METHOD_TIMESLICES if objective is not None and objective.method == METHOD_TIMESLICES else METHOD_RUNS
         ups: dict[str, Uptime] = {}
         if method == METHOD_RUNS:
@@ -122,7 +125,8 @@ def build_report(store: Any, *, service: str | None = None, env: str | None = No
         })
     statuses = []
     for objective in objectives:
-        for svc, envname in sorted({(ch["service"], ch["env"]) for ch in checks if ch["check"] == objective.check}):
+        for svc, envname in sorted({(ch["service"], ch["env"]) for ch in checks if ch["check"] == objective.check
+                                    and objectives_service in (None, ch["service"])}):
             since = now - timedelta(seconds=max(objective.window_s, BURN_PAIRS[-1][1]))
             points = _points(store.check_runs(svc, envname, objective.check, since=since, until=now))
             status = evaluate(points, now, check=objective.check, target=objective.target, window_s=objective.window_s,

@@ -179,5 +179,13 @@ def test_sqlite_and_postgresql_give_the_same_figures_from_the_same_runs(tmp_path
     assert search["flaky"] == 2 * 27  # i % 11 == 0 for 28 runs, but i = 0 failed with no_data
     fresh = checks["data::fresh"]
     assert fresh["state"] == "good" and fresh["uptime"]["30d"]["maintenance_runs"] == 10
+    from opscheck.history.accounting import Point, classify, uptime
+
+    for check in checks.values():  # the SQL CASE of the state and the GROUP BY agree with the one rule
+        runs = sqlite.check_runs("svc", "prod", check["check"], until=now)
+        assert check["state"] == classify(runs[-1].outcome, runs[-1].reason, runs[-1].maintenance)
+        if check["method"] == "runs":
+            points = [Point(r.started_at, classify(r.outcome, r.reason, r.maintenance)) for r in runs]
+            assert check["uptime"]["1d"] == uptime(points, now, 86400).to_dict()
     objective = next(o for o in a["objectives"] if o["check"] == "smoke::health")
     assert objective["method"] == "timeslices" and objective["attainment"] is not None
