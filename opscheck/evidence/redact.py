@@ -71,6 +71,13 @@ class Redactor:
         self._headers = set(SENSITIVE_HEADERS)
         self._pattern: re.Pattern[str] | None = None
         self._sensitive: dict[str, bool] = {}  # is_sensitive's answers, per header name as written
+        # text() and url() answers under the current secrets. Every request redacts the same URL,
+        # header values and short bodies again, and a lookup costs far less than the regexes. A new
+        # secret replaces both dicts (never clears them in place: a thread still redacting with the
+        # old pattern writes into the dict that was dropped, see text()).
+        self._texts: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
+        self._registered_urls: set[str] = set()  # register_url is idempotent: each URL is read once
         self.add_headers(headers)
         self.add_secrets(secrets)
 
@@ -84,6 +91,8 @@ class Redactor:
         # Longest first, so a secret that contains another is replaced whole.
         ordered = sorted(self._secrets, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered)))
+        # After the new pattern is in place: an answer memoized from now on is made with it.
+        self._texts, self._urls = {}, {}
 
     def add_headers(self, names: Iterable[str]) -> None:
         self._headers.update(n.lower() for n in names)
@@ -123,6 +132,10 @@ class Redactor:
 
     def register_url(self, url: str) -> None:
         """Register the userinfo password and credential query values of a URL that is sent."""
+        if url in self._registered_urls:
+            return
+        if len(self._registered_urls) >= _MEMO_SIZE:
+            self._registered_urls.clear()
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -132,6 +145,7 @@ class Redactor:
         for name, value in _query_pairs(parts.query):
             if name.lower() in CREDENTIAL_PARAMS and value:
                 self.add_secrets([value, unquote(value)])
+        self._registered_urls.add(url)  # only once its secrets are registered
 
     # --- redacting ------------------------------------------------------------------------
 
@@ -139,17 +153,38 @@ class Redactor:
         """Known secret values, userinfo passwords and credential query values in free text."""
         if not value:
             return value
-        if self._pattern is not None:
-            value = self._pattern.sub(REDACTED, value)
+        memo = self._texts  # first the memo, then the pattern: see __init__
+        known = memo.get(value)
+        if known is not None:
+            return known
+        pattern = self._pattern
+        original = value
+        if pattern is not None:
+            value = pattern.sub(REDACTED, value)
         if "=" in value:
             value = _QUERY_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, value)
         if "@" in value:
             value = _USERINFO_IN_TEXT.sub(lambda m: m.group(1) + REDACTED + m.group(3), value)
+        if len(original) <= _MEMO_CHARS:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[original] = value
         return value
 
     def url(self, url: str) -> str:
         """A URL fit to show: userinfo password and credential-named query values replaced, then
         known secret values anywhere. Not a URL (or unparsable): redacted as text."""
+        memo = self._urls  # first the memo, then the pattern (inside text): see __init__
+        known = memo.get(url)
+        if known is None:
+            known = self._url(url)
+            if len(url) <= _MEMO_CHARS:
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[url] = known
+        return known
+
+    def _url(self, url: str) -> str:
         try:
             parts = urlsplit(url)
             netloc = parts.netloc
@@ -183,6 +218,12 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value
+
+
+# Bounds of the memos above: entries per dict, and the longest text kept (a body excerpt is longer
+# and rarely the same twice).
+_MEMO_SIZE = 4096
+_MEMO_CHARS = 512
 
 
 def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:

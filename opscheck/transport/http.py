@@ -22,7 +22,7 @@ import uuid
 import weakref
 import zlib
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from http.cookiejar import CookieJar
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
@@ -188,6 +188,7 @@ class _NoCookies(CookieJar):
 Origin = tuple[str, str, int]  # (scheme, lower-case host, port)
 
 
+@lru_cache(maxsize=1024)  # asked several times per request, of the same few URLs all run long
 def origin_of(url: str) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -335,9 +336,10 @@ class HttpClient:
         evidence.status = response.status_code
         evidence.elapsed_ms = round((end - start) * 1000, 3)
         evidence.ttfb_ms = round((ttfb - start) * 1000, 3)
-        for name, value in response.headers.multi_items():
+        received = response.headers.multi_items()
+        for name, value in received:
             self.redactor.register_header(name, value, received=True)  # a session cookie set here is a secret from now on
-        evidence.response_headers = self.redactor.headers(response.headers.multi_items())
+        evidence.response_headers = self.redactor.headers(received)
         evidence.body_excerpt = self.redactor.text(_excerpt(body, response.headers))
         evidence.body_bytes = len(body)
         evidence.truncated = truncated
