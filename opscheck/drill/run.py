@@ -32,7 +32,10 @@ from opscheck.evidence.redact import Redactor
 
 READY_POLL_MAX_S = 1.0  # the RTO's resolution: readiness is asked at least once a second
 MAX_CLOCK_SKEW_S = 300.0  # a backup time further in the future than this is a finding (as freshness's skew)
-PROGRESS_EVERY_S = 10.0  # a progress line this often when the output is not a terminal (a CI log)
+PROGRESS_EVERY_S = 10.0
+# Why an RTO clock never stopped, by its mark.
+NEVER = {"restored": "the restore command never succeeded", "files": "the files never verified",
+         "database": "the database never verified", "ready": "readiness never passed (the RTO runs until ready)"}  # a progress line this often when the output is not a terminal (a CI log)
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -217,6 +220,7 @@ class Drill:
         if not restored_ok:
             self.step("ready", "skipped", start, "not polled: the restore did not succeed")
             return
+        from opscheck.families.readiness import describe_not_ready
         from opscheck.outcome import CheckFailed
         from opscheck.transport.http import HttpClient
 
@@ -235,7 +239,8 @@ class Drill:
                         self.step("ready", "passed", start, f"GET {path}: 200 after {polls} poll(s), "
                                                             f"{fmt_s(self.marks.get('ready'))} after the restore started")
                         return
-                    last = f"status {response.status}"
+                    down = describe_not_ready(response.status, response.text)
+                    last = f"status {response.status}" + (f" ({down})" if down else "")
                 except CheckFailed as failure:
                     client.unreachable.clear()  # refusals are expected while the service comes back
                     last = failure.message
@@ -337,7 +342,7 @@ class Drill:
         for objective in self.spec.rto:
             achieved = self.marks.get(objective.until)
             if achieved is None:
-                status, message = "failed", f"{objective.component}: not measured: mark `{objective.until}` never reached"
+                status, message = "failed", f"{objective.component}: not measured: {NEVER[objective.until]}"
             elif achieved > objective.target_s:
                 status, message = "failed", (f"{objective.component}: RTO {fmt_s(achieved)} (until {objective.until}) "
                                              f"over its target {fmt_s(objective.target_s)}")
@@ -349,7 +354,7 @@ class Drill:
                                        "message": message})
             if status != "passed":
                 failed.append(message)
-        lines = [r["message"] for r in self.record["rto"]]
+        lines = failed or [r["message"] for r in self.record["rto"]]  # a finding names only what failed
         self.step("rto", "failed" if failed else "passed", start, "; ".join(lines))
 
     def rpo(self, backup_time: datetime, newest: dict[str, str | None]) -> None:
@@ -379,7 +384,8 @@ class Drill:
                                                           f"{fmt_s(objective.target_s)}{note}")
             failed = failed or entry["status"] != "passed"
             self.record["rpo"].append(entry)
-        self.step("rpo", "failed" if failed else "passed", start, "; ".join(r["message"] for r in self.record["rpo"]))
+        shown = [r for r in self.record["rpo"] if r["status"] != "passed"] or self.record["rpo"]
+        self.step("rpo", "failed" if failed else "passed", start, "; ".join(r["message"] for r in shown))
 
     def canaries(self, restored_ok: bool) -> None:
         if not self.spec.canaries:

@@ -53,7 +53,7 @@ restore:
   command: {command}
   timeout: {timeout}
   ready_timeout: 20s
-  rto: {{api: 15m, database: {{target: 30m, until: database}}}}
+  rto: {{api: 15m, database: {{target: {db_rto}, until: {db_until}}}}}
   rpo: {{database: {rpo}}}
   canaries:
     - {{name: item-1, path: /api/items/1, expect: {{json: {{id: 1, name: item-1}}}}}}
@@ -69,11 +69,13 @@ class Lab:
     db_url: str  # what the service reads and the drill verifies (the restored database)
 
     rpo: str = "5m"
+    db_rto: str = "30m"
+    db_until: str = "database"
 
     def profile(self, command: str, timeout: str = "60s", extra: str = "") -> Path:
         path = self.root / "opscheck.yaml"
         path.write_text(PROFILE.format(base_url=self.service.base_url, command=json.dumps(command), timeout=timeout,
-                                       extra=extra, rpo=self.rpo))
+                                       extra=extra, rpo=self.rpo, db_rto=self.db_rto, db_until=self.db_until))
         (self.root / "RUNBOOK.md").write_text(RUNBOOK)
         return path
 
@@ -201,6 +203,21 @@ def test_a_restore_that_hangs_is_killed_with_its_grandchild_and_fails_the_drill(
         assert time.monotonic() < deadline, "the restore's grandchild outlived the drill"
         time.sleep(0.05)
     assert sqlite_lab.drill()["outcome"] == "failed"
+
+
+def test_a_restore_slower_than_its_rto_target_fails_the_rto_step(sqlite_lab: Lab, capsys: Any) -> None:
+    sqlite_lab.db_rto, sqlite_lab.db_until = "0.5s", "restored"
+    try:
+        _fresh_sqlite(sqlite_lab, capsys, command="sleep 1 && rm -rf live && cp -a backup live")
+        code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys)
+    finally:
+        sqlite_lab.db_rto, sqlite_lab.db_until = "30m", "database"
+    assert code == 1, out
+    rto = {r["component"]: r for r in sqlite_lab.drill()["rto"]}
+    assert rto["api"]["status"] == "passed"
+    assert rto["database"]["status"] == "failed" and rto["database"]["achieved_s"] >= 1.0
+    assert sqlite_lab.step("rto")["message"].startswith("database: RTO") and "over its target 0.5 s" in sqlite_lab.step("rto")["message"]
+    assert "api:" not in sqlite_lab.step("rto")["message"]  # the finding names only what failed
 
 
 def test_a_tampered_or_truncated_manifest_is_refused_with_exit_4_before_anything_runs(sqlite_lab: Lab, capsys: Any) -> None:
