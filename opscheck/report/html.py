@@ -237,7 +237,8 @@ def detail_html(result: CheckResult, redactor: Redactor) -> str | None:
     blocks = []
     if result.message and result.outcome != "passed":
         blocks.append(f'<div class="opscheck-verdict"><b>[{escape(result.reason or result.outcome)}]</b> {escape(result.message)}</div>')
-    blocks.append(_facts_html(result))
+    if result.outcome != "passed":  # a pass has its id and severity in the row, its node id as the tooltip
+        blocks.append(_facts_html(result))
     if result.runbook is not None and result.outcome not in ("passed", "skipped"):
         excerpt = "".join(f"<li>{escape(line)}</li>" for line in result.runbook.excerpt)
         blocks.append(
