@@ -153,6 +153,10 @@ def test_a_clean_drill_on_sqlite_passes_and_files_its_record_everywhere(sqlite_l
     assert drill["rpo"][0]["status"] == "passed" and drill["rpo"][0]["achieved_s"] is not None
     assert drill["files"]["counts"]["ok"] == 3 and drill["tables"][0]["rows"] == 200
     assert drill["smoke"]["status"] == "passed" and sqlite_lab.results()["run"]["exit_code"] == 0
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "opscheck" / "results.schema.json").read_text())
+    jsonschema.validate(sqlite_lab.results(), schema)  # the drill object in the published schema
     reports = sqlite_lab.root / "reports"
     assert "# Restore drill: inventory-api (staging): PASSED" in (reports / "drill.md").read_text()
     page = (reports / "report.html").read_text()
