@@ -22,15 +22,16 @@ On an idle runner these figures are two orders of magnitude below the bounds (su
 lateness and lag, starvation under 1 %); a CPU hog on the sampler's core puts them over the
 bounds at once (see benchmarks/bench_sampler.py --load for the figures).
 
-What the runner may have added to one sample (`RunnerProbe.runner_delay_ms`): its send lateness,
-plus, when its answer was read just as the event loop came out of a stall (a tick that woke
-late), the time since that stall began and one tick more (the stall may have begun up to a tick
-before the late tick was due). An answer that arrives while the loop is stalled waits only for
-that stall to end, so stalls earlier in the request's flight add nothing. `corrected` takes that
-share off each sample's latency (and the stall before the headers off its TTFB): figures still
-over budget after that are the service's, however busy the runner was (families/slo.py). The loop
-is watched every `LAG_TICK_S` (5 ms): a stall shorter than that which falls between two ticks goes
-unseen, so that is the resolution. `worst_delay_ms` is the largest per-sample share.
+What the runner may have added to one sample (`RunnerProbe.runner_delay_ms`): its send lateness
+plus every event-loop stall (a tick that woke late) while it was in flight, from its send stamp to
+the end of its body, and one tick more when there was any (a stall may have begun up to a tick
+before its late tick was due). That is an upper bound: a stalled runner can only delay a request
+while it is not running, and a stall in the middle of a flight may have cost nothing, so on a busy
+runner a breach is rather excused than blamed on the service. `corrected` takes that share off each
+sample's latency (and the stalls until the headers off its TTFB): figures still over budget after
+that are the service's, however busy the runner was (families/slo.py). The loop is watched every
+`LAG_TICK_S` (5 ms): a stall shorter than that which falls between two ticks goes unseen, so that
+is the resolution. `worst_delay_ms` is the largest per-sample share.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ LATE_MS = 10.0
 STARVED_RATIO = 0.20
 LAG_TICK_S = 0.005
 _STALL_S = 0.0001  # wake-ups later than this are kept as stalls (a fraction of a ms, the loop's own noise)
-_READ_SLACK_S = 0.001  # an answer read within this of a stall's end was read in the stall's wake
 _S = TypeVar("_S")
 _SCHEDSTAT = "/proc/thread-self/schedstat"
 
@@ -151,29 +151,28 @@ class RunnerProbe:
             if lag > _STALL_S:
                 self.stalls.append((asked - self.t0, woke - self.t0))
 
-    def _read_delay_ms(self, t: float) -> float:
-        """How late an answer read at `t` (seconds since t0) may have been read: 0 when the loop was
-        on time then; else since the stall that held it began, plus one tick (it may have begun up to
-        a tick before the late tick was due)."""
+    def _stalled_ms(self, start: float, end: float) -> float:
+        """The time the loop spent stalled within [start, end] (seconds since t0), in ms, plus one
+        tick when it stalled at all (a stall may have begun up to a tick before its late tick was due)."""
         stalls = self.stalls
-        i = bisect.bisect_right(stalls, (t, float("inf"))) - 1  # the last stall that began by t
-        if i < 0:
-            return 0.0
-        began, woke = stalls[i]
-        if woke < t - _READ_SLACK_S:
-            return 0.0  # the loop was on time again before t
-        return (t - began + LAG_TICK_S) * 1000
+        i = max(bisect.bisect_right(stalls, (start, float("inf"))) - 1, 0)  # the last stall begun by `start`
+        total = 0.0
+        while i < len(stalls) and stalls[i][0] < end:
+            began, woke = stalls[i]
+            total += max(min(woke, end) - max(began, start), 0.0)
+            i += 1
+        return (total + LAG_TICK_S) * 1000 if total > 0 else 0.0
 
     def runner_delay_ms(self, sample: Any) -> tuple[float, float]:
         """(on the latency, on the TTFB) the runner may have added to one sampler.Sample, in ms: its
-        send lateness plus a stalled read of its end (of its headers, for the TTFB)."""
+        send lateness plus the loop's stalls while it was in flight (until its headers, for the TTFB)."""
         if sample.sent_s is None:
             return 0.0, 0.0
         late = max(sample.sent_s - sample.scheduled_s, 0.0) * 1000
-        on_latency = late + (self._read_delay_ms(sample.sent_s + sample.total_ms / 1000)
-                             if sample.total_ms is not None else 0.0)
-        on_ttfb = self._read_delay_ms(sample.sent_s + sample.ttfb_ms / 1000) if sample.ttfb_ms is not None else 0.0
-        return on_latency, on_ttfb
+        sent = sample.sent_s
+        on_latency = self._stalled_ms(sent, sent + sample.total_ms / 1000) if sample.total_ms is not None else 0.0
+        on_ttfb = self._stalled_ms(sent, sent + sample.ttfb_ms / 1000) if sample.ttfb_ms is not None else 0.0
+        return late + on_latency, on_ttfb
 
     def corrected(self, samples: Sequence[_S]) -> list[_S]:
         """The samples with what the runner may have added taken off latency and TTFB (never below 0)."""

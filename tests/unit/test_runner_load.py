@@ -30,25 +30,27 @@ def _probe(stalls: list[tuple[float, float]], wall_s: float = 1.0, delay_s: floa
     return probe
 
 
-def test_an_answer_read_as_the_loop_leaves_a_stall_carries_that_stall_and_one_tick() -> None:
+def test_a_sample_carries_its_send_lateness_and_every_stall_while_it_was_in_flight_plus_one_tick() -> None:
     probe = _probe([(0.100, 0.140)])  # a tick due at 100 ms woke at 140 ms
-    on_time = _sample(0.0, 0.5, 50.0)  # read at 50.5 ms: the loop was on time then
-    in_stall = _sample(0.0, 2.0, 139.0)  # read at 141 ms, just out of the stall
-    assert probe.runner_delay_ms(on_time) == (0.5, 0.0)
-    latency_share, ttfb_share = probe.runner_delay_ms(in_stall)
-    assert latency_share == pytest.approx(2.0 + 41.0 + LAG_TICK_S * 1000)
-    assert ttfb_share == pytest.approx(41.0 + LAG_TICK_S * 1000)
-    corrected = probe.corrected([on_time, in_stall])
+    before = _sample(0.0, 0.5, 50.0)  # in flight from 0.5 ms to 50.5 ms: the loop was on time then
+    through = _sample(0.0, 2.0, 139.0)  # in flight from 2 ms to 141 ms, through the whole stall
+    assert probe.runner_delay_ms(before) == (0.5, 0.0)
+    latency_share, ttfb_share = probe.runner_delay_ms(through)
+    assert latency_share == pytest.approx(2.0 + 40.0 + LAG_TICK_S * 1000)
+    assert ttfb_share == pytest.approx(40.0 + LAG_TICK_S * 1000)
+    partly = _sample(0.120, 0.0, 30.0)  # from 120 ms to 150 ms: 20 ms of the stall
+    assert probe.runner_delay_ms(partly)[0] == pytest.approx(20.0 + LAG_TICK_S * 1000)
+    corrected = probe.corrected([before, through])
     assert corrected[0].latency_ms == pytest.approx(50.5 - 0.5)
     assert corrected[1].latency_ms == pytest.approx(141.0 - latency_share)
     assert corrected[1].ttfb_ms == pytest.approx(139.0 - ttfb_share)
-    assert probe.corrected([_sample(0.0, 0.0, 1.0)])[0].latency_ms == 1.0
-    assert probe.corrected([_sample(0.137, 3.0, 0.4)])[0].ttfb_ms == 0.0  # never below 0
+    assert probe.corrected([_sample(0.135, 0.0, 10.0)])[0].ttfb_ms == 0.0  # never below 0
 
 
-def test_a_stall_earlier_in_the_flight_adds_nothing_to_an_answer_read_later() -> None:
-    probe = _probe([(0.010, 0.060)])
-    assert probe.runner_delay_ms(_sample(0.0, 0.0, 300.0)) == (0.0, 0.0)
+def test_a_stall_outside_the_flight_adds_nothing() -> None:
+    probe = _probe([(0.400, 0.450), (0.010, 0.011)])
+    probe.stalls.sort()
+    assert probe.runner_delay_ms(_sample(0.1, 0.0, 200.0)) == (0.0, 0.0)
 
 
 def test_an_idle_runner_is_not_overloaded() -> None:
