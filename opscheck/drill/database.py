@@ -150,6 +150,12 @@ def _json_key(value: Any) -> int | str:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
 
 
+def _datetime(value: dt.datetime) -> bytes:
+    # An aware time in UTC: the same instant read under another session time zone (PostgreSQL's
+    # TimeZone setting) must give the same bytes.
+    return b"t" + (value.astimezone(dt.timezone.utc) if value.tzinfo else value).isoformat().encode()
+
+
 def _encode(value: Any) -> bytes:
     if value is None:
         return b"N"
@@ -163,7 +169,9 @@ def _encode(value: Any) -> bytes:
         return b"f" + repr(value).encode()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return b"x" + bytes(value).hex().encode()
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+    if isinstance(value, dt.datetime):
+        return _datetime(value)
+    if isinstance(value, (dt.date, dt.time)):
         return b"t" + value.isoformat().encode()
     return b"s" + str(value).encode("utf-8", "surrogatepass")
 
@@ -175,7 +183,7 @@ _FAST: dict[type, Any] = {
     str: lambda v: b"s" + v.encode("utf-8", "surrogatepass"),
     Decimal: lambda v: b"d" + format(v.normalize(), "f").encode(),
     float: lambda v: b"f" + repr(v).encode(),
-    dt.datetime: lambda v: b"t" + v.isoformat().encode(),
+    dt.datetime: lambda v: _datetime(v),
     dt.date: lambda v: b"t" + v.isoformat().encode(),
 }
 

@@ -118,7 +118,10 @@ def run_command(argv: Sequence[str], timeout_s: float, *, env: dict[str, str] | 
             if elapsed >= timeout_s:
                 timed_out = True
                 killed = kill_tree(proc.pid)
-                proc.wait(timeout=KILL_GRACE_S * 2)
+                try:
+                    proc.wait(timeout=KILL_GRACE_S * 2)
+                except subprocess.TimeoutExpired:  # unkillable (e.g. stuck in the kernel): reported, not waited for
+                    tail.append(f"[opscheck: process {proc.pid} did not end after SIGKILL]")
                 break
             if on_tick is not None:
                 on_tick(elapsed, tail[-1] if tail else "")

@@ -33,6 +33,7 @@ from opscheck.evidence.redact import Redactor
 READY_POLL_MAX_S = 1.0  # the RTO's resolution: readiness is asked at least once a second
 MAX_CLOCK_SKEW_S = 300.0  # a backup time further in the future than this is a finding (as freshness's skew)
 PROGRESS_EVERY_S = 10.0
+MAX_EXTRA_LISTED = 1000  # extra files named in the record; `extra_count` has them all
 # Why an RTO clock never stopped, by its mark.
 NEVER = {"restored": "the restore command never succeeded", "files": "the files never verified",
          "database": "the database never verified", "ready": "readiness never passed (the RTO runs until ready)"}  # a progress line this often when the output is not a terminal (a CI log)
@@ -274,10 +275,12 @@ class Drill:
         present, _ = find_files(root, self.manifest["files"]["patterns"] or self.spec.files) if root.is_dir() else ([], [])
         extra = [p for p in present if p not in listed]
         counts = {status: sum(c.status == status for c in checks) for status in FILE_STATUSES}
-        self.record["files"] = {"root": str(root), "counts": counts, "entries": [c.to_dict() for c in checks], "extra": extra}
+        self.record["files"] = {"root": str(root), "counts": counts, "entries": [c.to_dict() for c in checks],
+                                "extra": extra[:MAX_EXTRA_LISTED], "extra_count": len(extra)}
         bad = [c for c in checks if c.status != "ok"]
         summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n)
         extra_note = f"; {len(extra)} extra file(s) not in the manifest: {', '.join(extra[:5])}" if extra else ""
+        extra_note += ", ..." if len(extra) > 5 else ""
         if bad:
             detail = "; ".join(c.message for c in bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
             self.step("files", "failed", start, f"{summary} of {len(checks)}: {detail}{extra_note}")

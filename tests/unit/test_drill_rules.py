@@ -194,6 +194,8 @@ def test_row_values_encode_by_type_so_equal_text_of_other_types_never_collides()
     values = [None, True, 1, Decimal("1.50"), 1.5, "1", b"\x01", dt.date(2026, 1, 1)]
     assert len({_encode(v) for v in values}) == len(values)
     assert _encode(Decimal("1.50")) == _encode(Decimal("1.5"))
+    plus_one = dt.timezone(dt.timedelta(hours=1))  # one instant under two session time zones: one encoding
+    assert _encode(dt.datetime(2026, 1, 1, 4, tzinfo=plus_one)) == _encode(dt.datetime(2026, 1, 1, 3, tzinfo=dt.timezone.utc))
     from opscheck.drill.database import _row_bytes
 
     # The fast path of the checksum encodes exactly as _encode does, type by type.
