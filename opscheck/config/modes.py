@@ -16,8 +16,9 @@ Fields of a `Mode`:
   run) or "deselect" (not even listed unless the environment allows it).
 - `summary`: write summary.md (and append it to $GITHUB_STEP_SUMMARY, with workflow annotations
   under GitHub Actions); `no_checks_is_usage_error`: a run that selects no checks ends with exit 4.
-- `options`: other plugins' options this mode turns on, by their pytest `dest` name (e.g. the
-  nightly job's history). One whose plugin is not installed, or that the user set, is left alone.
+- `options`: other plugins' options this mode turns on, by their pytest `dest` name, as data (none
+  yet: the nightly job's history defaults to $OPSCHECK_HISTORY by itself). One whose plugin is not
+  installed, or that the user set, is left alone.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ MODES: dict[str, Mode] = {
         purpose="scheduled synthetic monitoring: every family, SLOs and benchmarks included",
         retries=1, retry_delay_s=5.0,
         no_checks_is_usage_error=True,
-        options={"opscheck_history": True},
     ),
     "restore": Mode(
         name="restore",
@@ -75,7 +75,6 @@ MODES: dict[str, Mode] = {
         retries=1, retry_delay_s=2.0,
         wait_ready_s=300.0,
         summary=True, no_checks_is_usage_error=True,
-        options={"opscheck_drill": True},
     ),
 }
 

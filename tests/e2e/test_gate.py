@@ -294,6 +294,15 @@ def test_opscheck_run_names_checks_by_family_and_id_never_by_installed_path(serv
     assert re.search(r"^readiness::ready FAILED", verbose.stdout, re.M), verbose.stdout
 
 
+def test_the_runbook_summary_is_printed_after_pytest_benchmarks_table(service, tmp_path):
+    gate = run_gate(tmp_path, service("not_ready").base_url, "-m", "readiness or benchmark", github=False)
+    assert gate.ret == 1, gate.stdout[-3000:]
+    out = gate.stdout
+    table = re.search(r"^-+ benchmark: 1 tests -+$", out, re.M)
+    assert table is not None, out[-3000:]
+    assert table.start() < out.index("opscheck runbook summary") < out.index("opscheck verdict: FAIL")
+
+
 XDIST_PROFILE = CUT_PROFILE + "".join(
     f"  - {{name: gone-{n}, path: /gone/{n}, expect: {{status: 404}}}}\n" for n in range(1, 7)
 ) + "  - {name: missing, path: /missing, expect: {status: 200}, severity: major}\n"
