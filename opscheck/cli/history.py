@@ -83,6 +83,11 @@ def _handle(args: argparse.Namespace, extra: list[str]) -> int:
         return _fail(str(exc), UNAVAILABLE)
     except _Usage as exc:
         return _fail(str(exc))
+    except BrokenPipeError:
+        # `opscheck history | head`: the reader left; what it read is all it wanted.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 class _Usage(Exception):
