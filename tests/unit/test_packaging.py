@@ -19,6 +19,6 @@ def test_every_package_on_disk_is_listed_for_the_wheel():
 
 def test_data_files_read_at_run_time_are_shipped():
     data = CONFIG["package-data"]
-    for pattern in ("profile.schema.json", "results.schema.json"):
+    for pattern in ("profile.schema.json", "results.schema.json", "manifest.schema.json"):
         assert pattern in data["opscheck"] and (ROOT / "opscheck" / pattern).is_file()
     assert {"RUNBOOK.md", "opscheck.yaml", "schemas/*.json"} <= set(data["opscheck.demo"])
