@@ -2,9 +2,9 @@
 
     python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports] [--compare DIR]
 
-`--compare DIR` also times the opscheck package found in DIR (a checkout or `git archive` of
-another commit, e.g. `git archive HEAD~3 | tar -x -C /tmp/old`), put first on PYTHONPATH, in the
-same rounds: before and after measured side by side under the same load.
+`--compare DIR` (repeatable) also times the opscheck package found in DIR (a checkout or
+`git archive` of another commit, e.g. `git archive HEAD~3 | tar -x -C /tmp/old`), put first on
+PYTHONPATH, in the same rounds: before and after measured side by side under the same load.
 
 Every variant is a separate `python -m pytest` subprocess timed end to end (interpreter start
 included) against the bundled reference service on loopback. `pytest --version` is timed the
@@ -113,8 +113,8 @@ def main() -> int:
     ap.add_argument("--checks", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--extra-bare-reports", action="store_true", help="also time the bare file with --junitxml and --html")
-    ap.add_argument("--compare", metavar="DIR", type=Path, default=None,
-                    help="also time the opscheck package in DIR (another commit's tree) in the same rounds")
+    ap.add_argument("--compare", metavar="DIR", type=Path, action="append", default=[],
+                    help="also time the opscheck package in DIR (another commit's tree) in the same rounds; repeatable")
     args = ap.parse_args()
     n = args.checks
     load_before = os.getloadavg()  # the machine may be shared: the figures are only read with the load beside them
@@ -140,8 +140,7 @@ def main() -> int:
         opscheck_argv = [*py, str(checks_dir()), "--confcutdir", str(checks_dir()), *iso, "-q", "--profile",
                          str(work / "profile.yaml"), "--base-url", svc.base_url, "--report-dir", "{REPORTS}"]
         outputs = ("report.html", "junit.xml", "results.json")
-        if args.compare is not None:
-            tree = args.compare.resolve()
+        for tree in (d.resolve() for d in args.compare):
             if not (tree / "opscheck" / "__init__.py").is_file():
                 raise SystemExit(f"--compare: {tree} has no opscheck/__init__.py")
             # The bundled check files are the installed ones (two lines each); the plugin is DIR's.
