@@ -23,6 +23,15 @@ its own time beyond that delay. The tools run one after another, never at once:
 
 Targets are reported, not asserted: p50 within 1 ms of the injected delay; achieved rate within
 1 % of the requested rate; p99 within 10 % of what wrk and hey measure.
+
+    python benchmarks/bench_sampler.py --load [--hogs N] [--rounds 3] [--seconds 5] [--rate 200] [--delay-ms 20]
+
+Busy polling against sleeping, on an idle runner and on a busy one, side by side: --rounds rounds,
+each running the sampler with `busy_poll` on and off (in alternating order) against a fresh delay
+server, first idle, then with --hogs CPU-bound processes (default: one per CPU, not pinned: the
+other jobs of a shared runner) running beside it. Per mode and condition: the median over the rounds
+of p50, p99 and max, of the send lateness and event-loop lag p99 and of the CPU starvation that
+opscheck.measure.runner records, and in how many rounds busy polling's p99 was worse than sleeping's.
 """
 
 from __future__ import annotations
@@ -123,7 +132,7 @@ def run_opscheck(url: str, rate: float, seconds: float, *, busy_poll: bool = Tru
     stats = summarize(samples, {200}, requested=len(samples), duration_s=elapsed)
     late = sorted((s.sent_s - s.scheduled_s) * 1000 for s in samples if s.sent_s is not None)
     client = "rawhttp" if use_raw(url) else "httpx"  # which client the sampler used for this URL
-    name = "opscheck sampler" if busy_poll else "opscheck, busy_poll off"
+    name = "opscheck, busy polling" if busy_poll else "opscheck, sleeping"
     return Result(name, f"open loop, {rate:g}/s, {client}", stats.n, stats.errors, stats.p50_ms, stats.p90_ms,
                   stats.p95_ms, stats.p99_ms, stats.achieved_rate, lateness_p99=percentile(late, 0.99) if late else None,
                   cpu_pct=cpu / elapsed * 100 if elapsed else None)
@@ -212,6 +221,84 @@ def _pkg_version(name: str) -> str:
     return done.stdout.strip() or "?"
 
 
+_HOG = ("import time\nend = time.monotonic() + {seconds}\n"
+        "while time.monotonic() < end:\n    pass\n")  # bounded: ends by itself even if this script dies
+
+
+@dataclass
+class LoadRun:
+    p50: float | None
+    p99: float | None
+    max: float | None
+    late_p99: float | None
+    lag_p99: float | None
+    starved: float | None
+    cpu_pct: float | None
+
+
+def _sampler_under(url: str, rate: float, seconds: float, busy_poll: bool) -> LoadRun:
+    from opscheck.measure.runner import RunnerProbe
+
+    probe = RunnerProbe()
+    samples, elapsed = run_open_loop(url, rate_per_s=rate, duration_s=seconds, timeout_s=5.0, busy_poll=busy_poll,
+                                     probe=probe)
+    stats = summarize(samples, {200}, requested=len(samples), duration_s=elapsed)
+    load = probe.load(samples, busy_poll, open_loop=True)
+    return LoadRun(stats.p50_ms, stats.p99_ms, stats.max_ms, load.send_late_p99_ms, load.loop_lag_p99_ms,
+                   load.cpu_starved_ratio, (load.process_cpu_ratio or 0) * 100)
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = sorted(v for v in values if v is not None)
+    return percentile(present, 0.5) if present else None
+
+
+def main_load(args: argparse.Namespace) -> int:
+    """Busy polling vs sleeping, idle and under CPU load: one run, side by side (see the docstring)."""
+    hogs = args.hogs or (os.cpu_count() or 1)
+    rate, seconds, delay = args.rate, args.seconds, args.delay_ms
+    runs: dict[tuple[str, bool], list[LoadRun]] = {}
+    for index in range(args.rounds):
+        for condition in ("idle", "busy"):
+            procs: list[subprocess.Popen[bytes]] = []
+            try:
+                if condition == "busy":
+                    code = _HOG.format(seconds=2 * (seconds + SLACK_S))
+                    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(hogs)]
+                    time.sleep(0.5)  # let them start and take the CPUs
+                order = (True, False) if index % 2 == 0 else (False, True)  # neither mode always goes first
+                for busy_poll in order:
+                    with DelayServerProcess(delay, seconds + 2 * SLACK_S) as server:
+                        runs.setdefault((condition, busy_poll), []).append(
+                            _sampler_under(server.url, rate, seconds, busy_poll))
+            finally:
+                for proc in procs:
+                    proc.kill()
+                    proc.wait(timeout=10)
+    print(f"\n### Busy polling vs sleeping: open loop {rate:g}/s for {seconds:g} s against a {delay:g} ms server, "
+          f"{args.rounds} rounds; busy = {hogs} CPU-bound processes beside it on {os.cpu_count()} CPUs\n")
+    print("| runner | loop | p50 ms | p99 ms | max ms | send lateness p99 ms | loop lag p99 ms | CPU starved | client CPU, % of one core |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for condition in ("idle", "busy"):
+        for busy_poll in (True, False):
+            rs = runs[(condition, busy_poll)]
+            starved = _median([r.starved for r in rs])
+            print(f"| {condition} | {'busy polling' if busy_poll else 'sleeping'} | {_fmt(_median([r.p50 for r in rs]))} | "
+                  f"{_fmt(_median([r.p99 for r in rs]))} ({_fmt(min(r.p99 or 0 for r in rs))}-{_fmt(max(r.p99 or 0 for r in rs))}) | "
+                  f"{_fmt(_median([r.max for r in rs]))} | {_fmt(_median([r.late_p99 for r in rs]))} | "
+                  f"{_fmt(_median([r.lag_p99 for r in rs]))} | "
+                  f"{'n/a' if starved is None else f'{starved * 100:.0f} %'} | {_fmt(_median([r.cpu_pct for r in rs]), 0)} |")
+    print()
+    for condition in ("idle", "busy"):
+        pairs = list(zip(runs[(condition, True)], runs[(condition, False)]))
+        worse = sum(1 for busy, sleep in pairs if (busy.p99 or 0) > (sleep.p99 or 0))
+        print(f"- {condition} runner: busy polling's p99 was worse than sleeping's in {worse} of {len(pairs)} rounds")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M UTC} | {platform.platform()} | {os.cpu_count()} cores | load before the end {load} | "
+          f"Python {platform.python_version()} | opscheck {version('opscheck')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--delay-ms", type=float, default=20.0)
@@ -221,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="hey -c (default: the fewest that hold the rate); each worker is limited to rate/c "
                              "per second and waits for its answer")
     parser.add_argument("--hey-also", type=int, default=10, help="hey again with this -c, as its own column (0: no)")
+    parser.add_argument("--load", action="store_true", help="only busy polling vs sleeping, idle and under CPU load")
+    parser.add_argument("--hogs", type=int, default=0, help="--load: CPU-bound processes beside the sampler (default: one per CPU)")
+    parser.add_argument("--rounds", type=int, default=3, help="--load: rounds per mode and condition")
     args = parser.parse_args(argv)
+    if args.load:
+        return main_load(args)
     delay, rate, seconds = args.delay_ms, args.rate, args.seconds
     hey_workers = args.hey_workers or max(1, math.ceil(rate * delay / 1000 * 1.25))
     max_s = seconds + 2 * SLACK_S

@@ -58,7 +58,7 @@ class SloCase(Case):
     concurrency: int | None = None  # closed loop
     expect_status: tuple[int, ...] = (200,)
     timeout_s: float = 5.0
-    busy_poll: bool | None = None  # None: on with two or more CPUs (sampler.resolve_busy_poll)
+    busy_poll: bool | None = None  # None: off, the loop sleeps (sampler.resolve_busy_poll)
     fail: Mapping[str, Decimal] = field(default_factory=dict)  # "p95_ms" -> 400, "max_error_ratio" -> 0.01
     warn: Mapping[str, Decimal] = field(default_factory=dict)
 

@@ -336,11 +336,10 @@ def test_a_run_never_outlasts_the_cap(serve: Start, monkeypatch: pytest.MonkeyPa
         run_open_loop(serve(0), rate_per_s=10, requests=10)
 
 
-def test_busy_poll_default_follows_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_busy_poll_is_off_unless_asked_for_whatever_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     assert sampler.resolve_busy_poll(True) is True and sampler.resolve_busy_poll(False) is False
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert sampler.resolve_busy_poll(None) is False  # one CPU: polling would starve a local service
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert sampler.resolve_busy_poll(None) is True
+    for cpus in ({0}, {0, 1}, set(range(8))):  # benchmarks/bench_sampler.py --load: sleeping has the better tail
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cpus=cpus: cpus, raising=False)
+        assert sampler.resolve_busy_poll(None) is False
