@@ -75,6 +75,7 @@ MODES: dict[str, Mode] = {
         retries=1, retry_delay_s=2.0,
         wait_ready_s=300.0,
         summary=True, no_checks_is_usage_error=True,
+        reports="report.html, junit.xml, results.json, summary.md (+ $GITHUB_STEP_SUMMARY, annotations)",
     ),
 }
 
