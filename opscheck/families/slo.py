@@ -277,7 +277,7 @@ def _runner_facts(runner: Any) -> dict[str, Any]:
     from opscheck.measure.runner import LATE_MS, STARVED_RATIO
 
     starved = runner.cpu_starved_ratio
-    if starved is not None and starved > STARVED_RATIO:
+    if starved is not None and starved > STARVED_RATIO and not runner.busy_poll:
         return {"observed": Decimal(repr(round(starved, 4))), "limit": Decimal(repr(STARVED_RATIO)), "unit": "ratio"}
     late = max((v for v in (runner.send_late_p99_ms, runner.loop_lag_p99_ms) if v is not None), default=0.0)
     return {"observed": Decimal(repr(round(late, 3))), "limit": Decimal(repr(LATE_MS)), "unit": "ms"}

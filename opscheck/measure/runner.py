@@ -16,11 +16,15 @@ read late, and every such delay lands in the latency as if the service had been 
 The runner counts as overloaded (`RunnerLoad.overloaded`) when any of these holds:
 
 - p99 send lateness > `LATE_MS` (10 ms), or p99 loop lag > `LATE_MS`;
-- CPU starved for more than `STARVED_RATIO` (20 %) of the run.
+- a sleeping loop (the default) CPU starved for more than `STARVED_RATIO` (20 %) of the run. A
+  busy-polling loop is always ready to run, so its starvation only says that something else used
+  its core (67 % measured on a shared 2-core runner with nothing else of ours running): there the
+  lateness and the lag decide.
 
-On an idle runner these figures are two orders of magnitude below the bounds (sub-millisecond
-lateness and lag, starvation under 1 %); a CPU hog on the sampler's core puts them over the
-bounds at once (see benchmarks/bench_sampler.py --load for the figures).
+The bounds are far above what a sleeping sampler measures on a runner that is merely shared
+(benchmarks/bench_sampler.py --load on a 2-core machine at load 8 from other jobs: send lateness
+p99 4.5 ms, loop lag p99 4.9 ms, starved 12 %), and CPU-bound processes beside it cross them
+(27.6 ms, 30.3 ms, 72 % with two hogs on the same 2 cores).
 
 What the runner may have added to one sample (`RunnerProbe.runner_delay_ms`): its send lateness
 plus every event-loop stall (a tick that woke late) while it was in flight, from its send stamp to
@@ -203,7 +207,7 @@ class RunnerProbe:
             why.append(f"sends p99 {late_p99:.1f} ms late (bound {LATE_MS:g} ms)")
         if lag_p99 is not None and lag_p99 > LATE_MS:
             why.append(f"event loop p99 {lag_p99:.1f} ms late (bound {LATE_MS:g} ms)")
-        if starved is not None and starved > STARVED_RATIO:
+        if starved is not None and starved > STARVED_RATIO and not busy_poll:
             why.append(f"CPU starved {starved * 100:.0f} % of the run (bound {STARVED_RATIO * 100:.0f} %)")
         return RunnerLoad(
             send_late_p50_ms=percentile(late, 0.5) if late else None, send_late_p99_ms=late_p99,

@@ -157,3 +157,9 @@ def test_an_early_latency_verdict_beyond_the_runners_share_stands() -> None:
     assert caught.value.reason is Reason.LATENCY
     # 5 samples 935 ms each: even 95 answers in 0 ms leave p95 at 0 + 935 x 0.05 = 46.75 ms > 40 ms.
     assert caught.value.message.startswith("GET /x: p95 > 40 ms: 5 of 100 planned samples already over budget (stopped after 5")
+
+
+def test_a_busy_polling_loop_is_not_overloaded_by_starvation_alone() -> None:
+    # Always ready to run, it waits for a CPU whenever anything else runs: the lateness and the lag decide.
+    load = _probe([], delay_s=0.7).load([_sample(0.0, 0.1, 20.0)], busy_poll=True, open_loop=True)
+    assert not load.overloaded and load.cpu_starved_ratio == pytest.approx(0.7)
