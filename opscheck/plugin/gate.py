@@ -352,7 +352,9 @@ def _config_of(report: pytest.TestReport) -> pytest.Config | None:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
-    if report.when == "call" and report.outcome == "passed" and getattr(report, "rerun", 0):
+    # Only opscheck's checks (their reports carry a record): a user's own tests keep pytest's letters.
+    if report.when == "call" and report.outcome == "passed" and getattr(report, "rerun", 0) \
+            and getattr(report, "opscheck", None) is not None:
         return "flaky", "L", ("FLAKY", {"yellow": True})
     return None
 
