@@ -123,12 +123,17 @@ def timeline_svg(steps: list[dict[str, Any]], width: int = 720) -> str:
 
 
 def html_section(record: dict[str, Any]) -> str:
-    """The drill section: outcome, findings, RTO/RPO table, timeline, and the per-file and
+    """The drill section as a page of its own would hold it: `<section id="opscheck-drill">`."""
+    return f'<section id="{SECTION_ID}">{html_body(record)}</section>'
+
+
+def html_body(record: dict[str, Any]) -> str:
+    """The drill section's content: outcome, findings, RTO/RPO table, timeline, and the per-file and
     per-table results in collapsed details."""
     e = html.escape
     outcome = record.get("outcome", "failed")
     colour = _COLOURS.get(outcome, "#c62828")
-    parts = [f'<section id="{SECTION_ID}" style="border:2px solid {colour};padding:8px 12px;margin:12px 0">',
+    parts = [f'<div class="opscheck-drill" style="border:2px solid {colour};padding:8px 12px;margin:12px 0">',
              f"<style>#{SECTION_ID} td, #{SECTION_ID} th {{padding:1px 14px 1px 0;text-align:left}}</style>",
              f'<h2 style="margin:0 0 6px 0">Restore drill: <span style="color:{colour}">{e(outcome.upper())}</span></h2>',
              f"<p>{e(str(record.get('service')))} ({e(str(record.get('environment')))}), started {e(str(record.get('started_at')))}, "
@@ -162,13 +167,28 @@ def html_section(record: dict[str, Any]) -> str:
     if restore.get("output_tail"):
         parts.append(f"<details><summary>Restore output (last lines, redacted): exit code {e(str(restore.get('exit_code')))}"
                      f"</summary><pre>{e(chr(10).join(restore['output_tail']))}</pre></details>")
-    parts.append("</section>")
+    parts.append("</div>")
     return "".join(parts)
 
 
 def insert_section(report: Path, record: dict[str, Any]) -> None:
-    """Put the drill section into report.html after its title heading (replacing one put there
-    before). Raises AnchorMissing when the page has no such heading, OSError when unreadable."""
+    """Put the drill section at the top of report.html, replacing one put there before: through
+    the report's own sections anchor (opscheck.report.html.add_section, right after the verdict
+    banner), or, with a report module that has none, right after pytest-html's title heading.
+    Raises AnchorMissing when the page has no anchor (not an opscheck report.html), OSError when
+    it cannot be read or written."""
+    try:
+        from opscheck.report.html import ReportLayoutError, add_section
+    except ImportError:  # a report module without outside sections: the title heading is the anchor
+        _insert_after_title(report, record)
+        return
+    try:
+        add_section(report, SECTION_ID, html_body(record))
+    except ReportLayoutError as exc:
+        raise AnchorMissing(f"{report}: {exc}") from None
+
+
+def _insert_after_title(report: Path, record: dict[str, Any]) -> None:
     page = report.read_text(encoding="utf-8")
     page = re.sub(rf'<section id="{SECTION_ID}".*?</section>', "", page, flags=re.S)
     match = _ANCHOR.search(page)

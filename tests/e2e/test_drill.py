@@ -161,6 +161,7 @@ def test_a_clean_drill_on_sqlite_passes_and_files_its_record_everywhere(sqlite_l
     assert "# Restore drill: inventory-api (staging): PASSED" in (reports / "drill.md").read_text()
     page = (reports / "report.html").read_text()
     assert page.index('<section id="opscheck-drill"') < page.index('id="environment"')  # at the top
+    assert page.index('id="opscheck-sections"') < page.index('<section id="opscheck-drill"')  # in the report's anchor
     assert "<svg" in page[page.index('id="opscheck-drill"'):]
     from opscheck.history.store import open_store
 

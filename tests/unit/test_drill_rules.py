@@ -255,37 +255,17 @@ def test_drill_steps_become_check_records_for_the_history() -> None:
     assert fmt_s(59.95) == "60.0 s" and fmt_s(3600 * 3 + 120) == "3 h 02 min" and fmt_s(None) == "-"
 
 
-def test_the_drill_section_goes_after_the_report_title_once_and_a_page_without_it_fails_loudly(tmp_path: Path) -> None:
+def test_the_drill_section_goes_into_the_reports_sections_anchor_once_and_a_page_without_it_fails_loudly(
+        tmp_path: Path) -> None:
     page = tmp_path / "report.html"
-    page.write_text('<html><body><h1 id="title">r</h1><p>rest</p></body></html>')
+    page.write_text('<html><body><h1 id="title">r</h1><div id="opscheck-verdict"></div>'
+                    '<div id="opscheck-sections"></div><!-- /opscheck-sections --><p>rest</p></body></html>')  # as finish_page writes it
     record = finish(_record("passed"), None)
     insert_section(page, record)
     insert_section(page, record)  # a second drill into the same page replaces the first section
     text = page.read_text()
-    assert text.count('id="opscheck-drill"') == 1 and text.index("</h1>") < text.index("opscheck-drill") < text.index("rest")
-    page.write_text("<html><body><p>no title</p></body></html>")
-    with pytest.raises(AnchorMissing, match="no <h1"):
+    assert text.count('<section id="opscheck-drill"') == 1
+    assert text.index("opscheck-verdict") < text.index('id="opscheck-drill"') < text.index("rest")
+    page.write_text('<html><body><h1 id="title">r</h1><p>no anchor</p></body></html>')
+    with pytest.raises(AnchorMissing, match="opscheck-sections"):
         insert_section(page, record)
-
-
-@pytest.mark.parametrize("backup_ago_s, status, words", [
-    (3600, "passed", "within max_backup_age"),
-    (9 * 86400, "failed", "older than max_backup_age 8.0 d"),
-    (-60, "passed", "within"),  # a minute of clock skew is tolerated
-    (-3600, "failed", "in the future"),
-])
-def test_the_backup_age_fails_an_old_backup_and_a_backup_time_in_the_future(backup_ago_s: float, status: str, words: str) -> None:
-    import datetime as dt
-
-    from opscheck.config.restore import RestoreSpec
-    from opscheck.drill.run import Drill
-    from opscheck.evidence.redact import Redactor
-
-    now = dt.datetime.now(dt.timezone.utc)
-    backup = now - dt.timedelta(seconds=backup_ago_s)
-    drill = Drill(profile=None, spec=RestoreSpec(profile_dir=Path(".")), environment=None, base_url="",  # type: ignore[arg-type]
-                  manifest={"backup_time": backup.isoformat()}, manifest_path=Path("m.json"), redactor=Redactor(),
-                  out=io.StringIO(), record={"steps": [], "findings": []})
-    drill.backup_age(now, backup)
-    step = drill.record["steps"][0]
-    assert (step["status"], words in step["message"]) == (status, True), step
