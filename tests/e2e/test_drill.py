@@ -256,6 +256,8 @@ def test_a_manifest_older_than_max_backup_age_fails_the_drill(sqlite_lab: Lab, c
     assert "older than max_backup_age 8.0 d" in sqlite_lab.step("backup-age")["message"]
     assert any(f.startswith("backup-age:") for f in sqlite_lab.drill()["findings"])
     assert sqlite_lab.results()["run"]["exit_code"] == 1  # the smoke checks passed; the drill did not
+    page = (sqlite_lab.root / "reports" / "report.html").read_text()
+    assert 'data-verdict="PASS"' not in page and "Restore drill: <span" in page  # never PASS above a failed drill
 
 
 # --- PostgreSQL: pg_dump -Fc is the backup, pg_restore into a fresh database the restore ------
