@@ -120,12 +120,6 @@ def _mode(config: pytest.Config) -> Mode | None:
     return MODES[name]
 
 
-def _given(config: pytest.Config, *flags: str) -> bool:
-    """Did the user pass one of these options (as `--opt value`, `--opt=value` or `-mEXPR`)?"""
-    args = list(config.invocation_params.args) + os.environ.get("PYTEST_ADDOPTS", "").split()
-    return any(a == f or a.startswith(f + "=") or (len(f) == 2 and a.startswith(f)) for a in map(str, args) for f in flags)
-
-
 def _apply_mode(config: pytest.Config, mode: Mode, state: Any) -> None:
     if mode.markexpr and not config.option.markexpr:
         config.option.markexpr = mode.markexpr
