@@ -12,11 +12,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 USAGE_ERROR = 4
 INTERRUPTED = 2
 INTERNAL_ERROR = 3
+BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 def checks_dir() -> Path:
@@ -106,8 +107,30 @@ def _profile_retries(args: list[str]) -> bool:
         return False
 
 
+class UsageParser(argparse.ArgumentParser):
+    """argparse with opscheck's usage-error exit code (4, not argparse's 2), for every subcommand too:
+    `add_subparsers` makes its parsers of the parent's class. An unknown option that argparse would
+    only report as the next word's "invalid choice" (`history --db x.db`) is named instead."""
+
+    argv: Sequence[str] = ()  # the command line being parsed, for naming an unknown option
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)'", message)
+        if choice is not None:
+            argv = list(UsageParser.argv)
+            at = argv.index(choice.group(1)) if choice.group(1) in argv else -1
+            before = argv[at - 1] if at > 0 else ""
+            if before.startswith("-") and before.split("=", 1)[0] not in self._option_string_actions:
+                known = sorted(o for o in self._option_string_actions if o.startswith("--") and o != "--help")
+                message = f"unrecognized option {before.split('=', 1)[0]!r} (known options: {', '.join(known)})"
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="opscheck", description="Operational checks for HTTP services, mapped to your runbook.")
+    parser = UsageParser(prog="opscheck", description="Operational checks for HTTP services, mapped to your runbook.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the whole suite against the bundled reference service")
@@ -154,13 +177,18 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command in ("lint", "runbook"):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        UsageParser.argv = argv
+        parser = _build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command in ("lint", "runbook"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         handlers = {"demo": _demo, "run": _run, "lint": _lint, "runbook": _runbook, **_COMMANDS}
-        return handlers[args.command](args, extra)
+        code = handlers[args.command](args, extra)
+        sys.stdout.flush()  # a reader that left shows here, not as "Exception ignored" at exit
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except KeyboardInterrupt:
         print("opscheck: interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -170,6 +198,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No profile to learn secrets from here; URL structure (userinfo, credential query values) still goes.
         print(f"opscheck: internal error: {type(exc).__name__}: {Redactor().text(str(exc))}", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+def _reader_left() -> int:
+    """stdout's reader closed it (`opscheck ... | head -1`): not an error of opscheck, so no message.
+    Exit 141, what a shell reports for a process ended by SIGPIPE: never 0, since the command may not
+    have finished (a run cut short must not read as passed). Python's recipe: point stdout at
+    /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return BROKEN_PIPE
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:

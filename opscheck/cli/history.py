@@ -1,6 +1,6 @@
 """`opscheck history ...`: what the run history says, import, prune (issue 12).
 
-    opscheck history [--history URL] [--service S] [--env E] [--days 30] [--json] [--html PATH]
+    opscheck history [report] [--history URL] [--service S] [--env E] [--days 30] [--json] [--html PATH]
     opscheck history incidents [--json]
     opscheck history import results.json [...]
     opscheck history prune --older-than 400d
@@ -8,7 +8,8 @@
 
 The store is `--history`, else $OPSCHECK_HISTORY, else ./history.db. Objectives come from the
 profile (`--profile`, $OPSCHECK_PROFILE or ./opscheck.yaml), when there is one.
-Exit codes: 0 done, 4 bad input (option, file, profile), 6 the store cannot be reached or read.
+Exit codes: 0 done, 4 bad input (option, file, profile), 6 the store cannot be reached or read;
+141 when stdout's reader left (`| head`: opscheck.cli.main).
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace, list[str]],
     history = sub.add_parser("history", help="what the run history says: uptime, p95, SLOs, incidents; import, prune")
     _common(history)
     history.add_argument("--html", metavar="PATH", default=None, help="also write the trend report (one offline HTML page)")
-    actions = history.add_subparsers(dest="history_action", metavar="ACTION")
+    actions = history.add_subparsers(dest="history_action", metavar="ACTION",
+                                     title="actions (default: report)")
+    report = actions.add_parser("report", help="the default: uptime, p95, SLOs and incidents per check (text, --json, --html)")
+    _common(report)
+    report.add_argument("--html", metavar="PATH", default=argparse.SUPPRESS, help="also write the trend report (one offline HTML page)")
     incidents = actions.add_parser("incidents", help="list failing streaks with their timeline")
     _common(incidents)
     imp = actions.add_parser("import", help="store runs from results.json files (a run the store missed)")
@@ -83,11 +88,6 @@ def _handle(args: argparse.Namespace, extra: list[str]) -> int:
         return _fail(str(exc), UNAVAILABLE)
     except _Usage as exc:
         return _fail(str(exc))
-    except BrokenPipeError:
-        # `opscheck history | head`: the reader left; what it read is all it wanted.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
 
 
 class _Usage(Exception):
