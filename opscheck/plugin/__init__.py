@@ -453,7 +453,6 @@ _BARE_EXCINFO = _bare_excinfo()
 
 
 def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, state: RunState, case: Case) -> None:
-    from opscheck.report.failure import failure_repr
     from opscheck.results import PhaseResult
 
     redact = state.redactor.text
@@ -481,10 +480,13 @@ def _process_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
             message = redact(f"check crashed in {report.when}: {call.excinfo.exconly() if call.excinfo else 'error'}")
             detail = redact(report.longreprtext)
         if report.failed:
+            from opscheck.report.failure import failure_repr
+
             report.longrepr = failure_repr(case, record.runbook, reason, message, evidence, str(state.profile.path), detail)
     elif report.skipped and isinstance(report.longrepr, tuple):
         message = redact(str(report.longrepr[2]))
-    report.sections = [(title, redact(content)) for title, content in report.sections]
+    if report.sections:  # captured output and logs, most phases have none
+        report.sections = [(title, redact(content)) for title, content in report.sections]
     # Only a phase whose evidence the record may keep serialises it (apply_phase's rule): a passed
     # setup or teardown sends none.
     kept = report.when == "call" or outcome != "passed"
