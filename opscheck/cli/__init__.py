@@ -338,6 +338,15 @@ def _serve(service: object, profile: Path, key_was_chosen: bool) -> int:
     if not key_was_chosen:
         print("  note: OPSCHECK_API_KEYS was not set, so the service accepts only a random key and the /api checks\n"
               "  will answer 401. Set it first: OPSCHECK_API_KEYS=pick-one opscheck demo --serve", flush=True)
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds to DemoService.__exit__, which stops the service
+
+    # SIGTERM (kill, a supervisor) and SIGHUP (the terminal closed) end --serve like Ctrl-C; a SIGKILL
+    # can't be caught: the service then sees its lifeline pipe close (opscheck/demo/launcher.py).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         service.process.wait()  # type: ignore[attr-defined]
     except KeyboardInterrupt:

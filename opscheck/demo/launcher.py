@@ -3,6 +3,12 @@
 The parent binds the listening socket and hands it to the child by file
 descriptor, so the port is known before the child starts and no other process
 can grab it in between.
+
+The service never outlives its launcher: the child also gets the read end of a pipe (a
+"lifeline") whose only write end the launcher holds. When the launcher ends in any way, SIGKILL
+and a crash included, the kernel closes that end, the child reads end-of-file and shuts down
+(opscheck/demo/server.py). A pipe rather than PR_SET_PDEATHSIG: it works on every POSIX system and
+does not fire when the thread that started the child ends while the launcher lives on.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class DemoService:
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
+        self._lifeline: int | None = None  # the write end the child watches
         self._stopped = False
 
     # --- public attributes -------------------------------------------------
@@ -144,8 +151,8 @@ class DemoService:
 
     # --- internals ---------------------------------------------------------
 
-    def _command(self, fd: int) -> list[str]:
-        command = [sys.executable, "-m", "opscheck.demo", "--fd", str(fd)]
+    def _command(self, fd: int, lifeline: int) -> list[str]:
+        command = [sys.executable, "-m", "opscheck.demo", "--fd", str(fd), "--parent-fd", str(lifeline)]
         for fault in self.faults:
             command += ["--fault", fault]
         optional = {
@@ -178,15 +185,21 @@ class DemoService:
             self._port = listener.getsockname()[1]
             fd, log_name = tempfile.mkstemp(prefix="opscheck-demo-", suffix=".log")
             self._log_path = Path(log_name)
-            with os.fdopen(fd, "wb") as log:
-                self._process = subprocess.Popen(
-                    self._command(listener.fileno()),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self._environment(),
-                    pass_fds=(listener.fileno(),),
-                )
+            # os.pipe() ends are not inherited: only this child gets the read end, and no other
+            # process started from here (pytest workers, watch rounds) keeps the write end open.
+            watched, self._lifeline = os.pipe()
+            try:
+                with os.fdopen(fd, "wb") as log:
+                    self._process = subprocess.Popen(
+                        self._command(listener.fileno(), watched),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=self._environment(),
+                        pass_fds=(listener.fileno(), watched),
+                    )
+            finally:
+                os.close(watched)
         finally:
             # The child has its own copy; ours would keep the port open after it exits.
             listener.close()
@@ -223,9 +236,18 @@ class DemoService:
 
     def _terminate(self) -> None:
         process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
+        try:
+            if process is None or process.poll() is not None:
+                return
+            process.terminate()
+            self._wait_or_kill(process)
+        finally:
+            if self._lifeline is not None:
+                os.close(self._lifeline)
+                self._lifeline = None
+
+    @staticmethod
+    def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:
         try:
             process.wait(timeout=_TERMINATE_GRACE_S)
         except subprocess.TimeoutExpired:

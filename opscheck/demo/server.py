@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import uvicorn
@@ -24,6 +26,9 @@ DEFAULT_MAX_BODY_BYTES = 1048576
 DEFAULT_MAX_BATCH_ITEMS = 500
 DEFAULT_SLOW_MS = 1200
 DEFAULT_JITTER_MS = 800
+# After the launcher is gone: uvicorn's graceful shutdown is bounded at 5 s (timeout_graceful_shutdown);
+# past this the process ends anyway, so a stuck shutdown never leaves an orphan answering.
+ORPHAN_EXIT_S = 8.0
 
 
 class UsageError(Exception):
@@ -69,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_int_at_least(0), default=8000, help="port to bind (default: %(default)s)")
     parser.add_argument(
         "--fd", type=_int_at_least(0), default=None, help="serve on this already-bound listening socket instead"
+    )
+    parser.add_argument(
+        "--parent-fd", type=_int_at_least(0), default=None, metavar="FD",
+        help="the read end of a pipe the launcher holds open: end-of-file (the launcher is gone) stops the service",
     )
     parser.add_argument(
         "--fault", action="append", default=[], metavar="NAME", help="inject a fault; repeat for several"
@@ -120,6 +129,24 @@ def _check_faults(names: Sequence[str]) -> None:
         raise UsageError(f"unknown fault(s): {', '.join(unknown)} (known faults: {', '.join(sorted(FAULTS))})")
 
 
+def _watch_parent(fd: int) -> None:
+    """Stop the service when the launcher's end of the pipe `fd` closes (it never writes: a read returns
+    only at end-of-file, i.e. when the launcher ended, however it ended). SIGTERM to ourselves runs
+    uvicorn's graceful shutdown; `ORPHAN_EXIT_S` later the process exits regardless."""
+
+    def wait() -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(ORPHAN_EXIT_S)
+        os._exit(0)
+
+    threading.Thread(target=wait, name="opscheck-demo-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parsed = _parse_args(argv)
     if isinstance(parsed, int):
@@ -152,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    if args.parent_fd is not None:
+        _watch_parent(args.parent_fd)
     # uvicorn's own `fd=` opens the descriptor as a Unix socket, so asyncio never sets TCP_NODELAY
     # on accepted connections and every keep-alive request stalls ~40 ms on Nagle + delayed ACK.
     # Adopting the inherited socket with its real family avoids that.
