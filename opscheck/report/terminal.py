@@ -70,8 +70,21 @@ def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: 
                   green=verdict == "PASS", red=verdict != "PASS", bold=True)
     if run.report_dir is not None:
         folder = Path(run.report_dir)
-        names = [n for n in ("report.html", "junit.xml", "results.json") if (folder / n).exists()]
+        names = [n for n in ("report.html", "junit.xml", "results.json", "summary.md") if _written(folder / n, run)]
         tr.write_line("opscheck reports: " + ", ".join(str(folder / n) for n in names))
+
+
+def _written(path: Path, run: RunInfo) -> bool:
+    """The file exists and was written by this run, not left by an earlier one (summary.md is
+    written only in some modes)."""
+    from datetime import datetime
+
+    try:
+        mtime = path.stat().st_mtime
+        started = datetime.fromisoformat(run.started_at).timestamp()
+    except (OSError, ValueError):
+        return path.exists()
+    return mtime >= started - 1  # started_at has whole seconds
 
 
 def _by_section(results: list[CheckResult]) -> list[tuple[str, list[CheckResult]]]:

@@ -95,6 +95,7 @@ def test_the_gate_passes_the_healthy_reference_service_and_says_so_in_every_outp
     assert gate.summary_md.startswith("## ✅ opscheck: PASS")
     assert "### Failures" not in gate.summary_md
     assert gate.step_summary.read_text() == gate.summary_md
+    assert "opscheck reports: " in gate.stdout and "summary.md" in gate.stdout.split("opscheck reports: ", 1)[1].splitlines()[0]
     checks = gate.results["checks"]
     assert len(checks) > 10 and {c["outcome"] for c in checks} == {"passed"}
     # Gate mode leaves out what mutates unless the environment allows it: --base-url is adhoc.

@@ -166,3 +166,32 @@ def test_a_runbook_path_is_shown_relative_to_the_cwd_only_when_shorter(tmp_path)
     deep = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "g" / "h"
     assert shown_link(far, cwd=str(deep)) == far  # ../../.. would be longer
     assert shown_link("https://wiki.example/runbook#db", cwd=str(tmp_path)) == "https://wiki.example/runbook#db"
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_sep(self, sep: str, title: str, **markup: bool) -> None:
+        self.lines.append(f"== {title} ==")
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.lines.append(line)
+
+
+def test_the_reports_line_names_only_files_this_run_wrote(tmp_path):
+    from opscheck.report.terminal import write_summary
+
+    run = _run(0)
+    run.started_at = "2026-11-30T04:00:00+00:00"
+    run.report_dir = str(tmp_path)
+    for name in ("results.json", "summary.md"):
+        (tmp_path / name).write_text("{}")
+    started = 1_796_011_200  # 2026-11-30T04:00:00Z
+    os.utime(tmp_path / "results.json", (started + 5, started + 5))
+    os.utime(tmp_path / "summary.md", (started - 3600, started - 3600))  # left by an earlier gate run
+    out = _Lines()
+    write_summary(out, run, [_record("smoke::home", "flaky", "connect", "passed on attempt 2 of 2")], 0)
+    assert out.lines[-1] == f"opscheck reports: {tmp_path / 'results.json'}"
+    assert out.lines[-2].startswith("opscheck verdict: PASS with flaky results (1 flaky of 1 checks; 1 rerun; exit code 0)")
+    assert any("FLAKY passed on attempt 2 of 2" in line for line in out.lines)
