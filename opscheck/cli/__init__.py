@@ -125,8 +125,8 @@ class UsageParser(argparse.ArgumentParser):
             if before.startswith("-") and before.split("=", 1)[0] not in self._option_string_actions:
                 known = sorted(o for o in self._option_string_actions if o.startswith("--") and o != "--help")
                 message = f"unrecognized option {before.split('=', 1)[0]!r} (known options: {', '.join(known)})"
-        self.print_usage(sys.stderr)
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+        # One line, like every other bad input: the usage text is one `--help` away.
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -72,6 +73,7 @@ def prepare(prog: str, args: argparse.Namespace, forwarded: list[str], extra: li
     from opscheck.watch.driver import WatchRun
 
     try:
+        check_stray_values(args, extra)
         settings, service = _profile_settings(profile_path)
         plan, selection, select_args = resolve(args, extra, settings, _mode_defaults(args, extra))
     except WatchUsageError as exc:
@@ -80,7 +82,28 @@ def prepare(prog: str, args: argparse.Namespace, forwarded: list[str], extra: li
     run_args, first = split_per_round(forwarded)
     return WatchRun(plan=plan, run_args=[*run_args, *select_args, *extra], report_dir=Path(report_dir),
                     first_round_args=first, selection=selection, service=service,
-                    profile=str(profile_path) if profile_path else "")
+                    profile=str(profile_path) if profile_path else "", notes=unit_notes(args))
+
+
+def check_stray_values(args: argparse.Namespace, extra: list[str]) -> None:
+    """A value that looks like an option is not taken by `--watch [WINDOW]` (argparse leaves `-5s` for
+    pytest, whose usage text would then end round 1); no pytest option starts with a digit, so such a
+    word is a misplaced negative value: a usage error naming the option, before any round."""
+    stray = next((a for a in extra if re.fullmatch(r"-[\d.][\w.]*", a)), None)
+    if stray is None:
+        return
+    option = "--watch" if getattr(args, "watch", None) == "" else "a watch option"
+    raise WatchUsageError(f"{option}: {stray!r}: a duration must be longer than 0 s (e.g. --watch 15m --interval 30s)")
+
+
+def unit_notes(args: argparse.Namespace) -> list[str]:
+    """How a duration given without a unit was read: as seconds, as in the profile (`window: 900`)."""
+    notes = []
+    for option, value in (("--watch", getattr(args, "watch", None)), ("--interval", getattr(args, "interval", None))):
+        if value and re.fullmatch(r"\s*(\d+(\.\d*)?|\.\d+)\s*", str(value)):
+            notes.append(f"{option} {value.strip()} has no unit: read as {value.strip()} seconds "
+                         f"(as in the profile; e.g. {value.strip()}m for minutes)")
+    return notes
 
 
 def run_command(prog: str, args: argparse.Namespace, forwarded: list[str], extra: list[str],
@@ -162,6 +185,8 @@ def split_per_round(forwarded: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _seconds(option: str, value: Any) -> float:
+    if isinstance(value, str) and value.strip().startswith("-"):
+        raise WatchUsageError(f"{option}: {value.strip()!r}: a duration must be longer than 0 s (e.g. --watch 15m --interval 30s)")
     try:
         return parse_seconds(value)
     except ValueError as exc:

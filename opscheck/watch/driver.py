@@ -31,6 +31,7 @@ the first round); 5 the selection holds no checks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from opscheck.watch.progress import Progress, clock
+from opscheck.watch.progress import Progress, clock, plural, seconds_text
 from opscheck.watch.rounds import Round, read_results, round_checks, status_of
 from opscheck.watch.schedule import Plan, Tally
 
@@ -65,6 +66,7 @@ class WatchRun:
     # failure the watch is there to catch.
     later_round_args: list[str] = field(default_factory=lambda: ["--wait-ready", "0"])
     selection: str = ""  # how the checks were chosen, for the header line
+    notes: list[str] = field(default_factory=list)  # lines under the header (e.g. how a bare number was read)
     service: str = ""
     profile: str = ""
     env: dict[str, str] | None = None
@@ -112,8 +114,10 @@ def run_watch(watch: WatchRun, out: IO[str] | None = None, tty: bool | None = No
     tally = Tally(plan.fail_after)
     code, ending = OK, ""
     progress.line(f"opscheck watch: {watch.selection or 'the selected checks'} every {clock(plan.interval_s)} "
-                  f"for {clock(plan.window_s)} ({plan.planned_rounds} rounds planned; a round may run {clock(plan.deadline_s)}; "
-                  f"stop after {plan.fail_after} failed round{'s' if plan.fail_after > 1 else ''} in a row)")
+                  f"for {clock(plan.window_s)} ({plural(plan.planned_rounds, 'round')} planned; a round may run {clock(plan.deadline_s)}; "
+                  f"stop after {plural(plan.fail_after, 'failed round')} in a row)")
+    for note in watch.notes:
+        progress.line(f"opscheck watch: note: {note}")
     with _Signals() as signals:
         start = 0.0
         while True:
@@ -121,7 +125,9 @@ def run_watch(watch: WatchRun, out: IO[str] | None = None, tty: bool | None = No
                 prev = rounds[-1]
                 start = plan.next_start(prev.offset_s, prev.offset_s + prev.duration_s)
                 if not plan.in_window(start):
-                    code, ending = OK, f"the window of {clock(plan.window_s)} is over"
+                    # The last round may end well before the window does: say why no round follows.
+                    code, ending = OK, (f"the window of {clock(plan.window_s)} ended for new rounds "
+                                        f"(the next would start at {clock(start)})")
                     break
                 number = len(rounds) + 1
                 while signals.received is None and (now := time.monotonic() - t0) < start:
@@ -136,7 +142,7 @@ def run_watch(watch: WatchRun, out: IO[str] | None = None, tty: bool | None = No
                 code, ending = INTERNAL_ERROR, f"internal error in round {len(rounds) + 1}: {type(exc).__name__}: {exc}"
                 break
             rounds.append(rnd)
-            progress.round_done(rnd, time.monotonic() - t0)
+            progress.round_done(rnd)
             if signals.received is not None:
                 code, ending = INTERRUPTED, _signal_name(signals.received)
                 break
@@ -172,12 +178,12 @@ def _headline(verdict: str, rounds: list[Round], plan: Plan, elapsed: float, end
     shown = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no round finished"
     tolerated = ""
     if verdict == "PASS" and tally.failed_rounds:
-        tolerated = f"; {tally.failed_rounds} failed round(s) tolerated (fail after {plan.fail_after} in a row)"
+        tolerated = f"; {plural(tally.failed_rounds, 'failed round')} tolerated (fail after {plan.fail_after} in a row)"
     failing = ""
     if rounds and rounds[-1].failing:
         failing = "; failing: " + ", ".join(f"{c.id} ({c.reason})" for c in rounds[-1].failing[:5])
-    return (f"{verdict}: {ending}; {len(rounds)} of {plan.planned_rounds} planned rounds in {clock(elapsed)} "
-            f"({shown}){tolerated}{failing}")
+    return (f"{verdict}: {ending}; {len(rounds)} of {plural(plan.planned_rounds, 'planned round')} ran in "
+            f"{seconds_text(elapsed)} ({shown}){tolerated}{failing}")
 
 
 def _clean(report_dir: Path, rounds_dir: Path) -> None:
@@ -266,12 +272,22 @@ def _run_round(watch: WatchRun, number: int, rounds_dir: Path, t0: float, signal
 
 
 def _usage_message(output: Path, exit_code: int) -> str:
-    """The round's own error line(s) for a usage error or an empty selection."""
+    """The round's own cause of a usage error or an empty selection, once, without pytest's usage text
+    (`usage: pytest.main() ...`, `inifile:`, `rootdir: <site-packages>`) or its `ERROR: ` prefix: the
+    watch's own line says ERROR already."""
     if exit_code == NO_TESTS:
         return "the watch's selection holds no checks (see -m/-k or the profile's watch: markers)"
-    text = _read_text(output)
-    lines = [line for line in text.splitlines() if line.strip() and ("ERROR" in line or "error" in line)]
-    return "; ".join(lines[-3:]) if lines else "usage error (see the round's output)"
+    causes: list[str] = []
+    for line in _read_text(output).splitlines():
+        text = line.strip()
+        argparse_error = re.match(r"^(\S+): error: (.+)$", text)  # `pytest.main(): error: unrecognized arguments: --x`
+        if argparse_error is not None:
+            where = "pytest argument" if argparse_error.group(1).startswith("pytest") else argparse_error.group(1)
+            causes.append(f"{where}: {argparse_error.group(2)}")
+        elif text.startswith("ERROR:") and not text.removeprefix("ERROR:").strip().startswith("usage:"):
+            causes.append(text.removeprefix("ERROR:").strip())
+    causes = list(dict.fromkeys(c for c in causes if c))
+    return "; ".join(causes[-3:]) if causes else "usage error (see the round's output.txt)"
 
 
 def _read_text(path: Path) -> str:
@@ -304,6 +320,8 @@ def _show_last_output(rounds: list[Round], rounds_dir: Path, out: IO[str]) -> No
     start = next((i for i, line in enumerate(lines) if "opscheck runbook summary" in line), None)
     if start is not None:
         shown = [line for line in lines[start:] if not line.startswith(_ROUND_PATHS) and not _is_report_line(line)]
+    elif rnd.status == "error" and rnd.exit_code in (USAGE_ERROR, NO_TESTS):
+        return  # the watch's last line says the cause once; output.txt keeps the rest
     elif rnd.status in ("error", "interrupted"):
         shown = lines[-30:]
     else:

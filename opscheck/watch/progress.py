@@ -20,6 +20,15 @@ from opscheck.watch.rounds import Round
 _COLOURS = {"passed": "32", "degraded": "33", "failed": "31", "interrupted": "33", "error": "31"}
 
 
+def seconds_text(seconds: float) -> str:
+    """A round's duration and the elapsed time after it, on one scale: 3.8s under a minute, else `clock`."""
+    return f"{seconds:.1f}s" if seconds < 60 else clock(seconds)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def clock(seconds: float) -> str:
     """45s, 1m05s, 1h02m03s (whole seconds, rounded down)."""
     whole = max(0, int(seconds))
@@ -48,20 +57,24 @@ class Progress:
 
     # --- what the rounds tell ------------------------------------------------------------
 
-    def round_done(self, rnd: Round, elapsed_s: float) -> None:
+    def round_done(self, rnd: Round, elapsed_s: float | None = None) -> None:
+        """One line for a finished round. Its elapsed time is where the round ended on the watch's clock
+        (`offset_s + duration_s`, the clock its duration comes from), so it is never shorter than the
+        round; `elapsed_s` is only a fallback for a round without times."""
+        ended = rnd.offset_s + rnd.duration_s if rnd.duration_s else (elapsed_s or rnd.offset_s)
         self.failing_now = [c.id for c in rnd.failing]
         for check in rnd.checks:
             if check.latency_ms is not None and (self.worst is None or check.latency_ms > self.worst[0]):
                 self.worst = (check.latency_ms, check.id, rnd.number)
         word = rnd.status if rnd.reason is None else f"{rnd.status} ({rnd.reason})"
         self.line(f"opscheck watch: round {rnd.number}/{self.planned} {self._paint(word, rnd.status)} "
-                  f"in {rnd.duration_s:.1f}s | {self.status_text(elapsed_s)}")
+                  f"in {rnd.duration_s:.1f}s | {self.status_text(ended, seconds_text(ended))}")
 
-    def status_text(self, elapsed_s: float) -> str:
+    def status_text(self, elapsed_s: float, elapsed: str | None = None) -> str:
         failing = ", ".join(self.failing_now[:5]) + (f" (+{len(self.failing_now) - 5})" if len(self.failing_now) > 5 else "")
         worst = (f"{self.worst[0]:.0f} ms {self.worst[1]} (round {self.worst[2]})" if self.worst is not None else "none yet")
         remaining = math.ceil(max(0.0, self.window_s - elapsed_s))  # "0s" only once the window is over
-        return (f"elapsed {clock(elapsed_s)}, remaining {clock(remaining)} | failing now: {failing or 'none'} | "
+        return (f"elapsed {elapsed or clock(elapsed_s)}, remaining {clock(remaining)} | failing now: {failing or 'none'} | "
                 f"worst latency {worst}")
 
     # --- output ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ answers the test controls), real signals and exit codes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -295,7 +296,7 @@ def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes_its_whole_
     assert [r["status"] for r in rounds][:2] == ["passed", "failed"]
     assert all(r["status"] == "passed" for r in rounds[2:])
     assert rounds[1]["checks"][0]["reason"] == "status"
-    assert "PASS: the window of 9s is over" in cli.output and "1 failed round(s) tolerated" in cli.output
+    assert "PASS: the window of 9s ended for new rounds" in cli.output and "1 failed round tolerated" in cli.output
     assert [outcome for _, outcome, _ in timeline(tmp_path / "reports").cells["smoke::health"]][:2] == ["passed", "failed"]
     # The job summary gets the watch once, not a section per round.
     assert step.read_text().count("## opscheck watch: PASS") == 1 and "| 2 |" in step.read_text()
@@ -309,6 +310,11 @@ def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes_its_whole_
     (("--watch", "15m", "--fail-after", "0"), "opscheck run: --fail-after: must be a whole number of rounds, 1 or more"),
     (("--watch", "2d"), "opscheck run: --watch: must be at most 24 h"),
     (("--interval", "30s"), "opscheck run: --interval: only with --watch"),
+    (("--watch", "-5s"), "opscheck run: --watch: '-5s': a duration must be longer than 0 s"),
+    (("--watch", "-5"), "opscheck run: --watch: '-5': a duration must be longer than 0 s"),
+    (("--watch", "15m", "--interval", "-5s"), "opscheck run: error: argument --interval: expected one argument"),
+    (("--watch", "15m", "--interval", "--fail-after", "2"), "opscheck run: error: argument --interval: expected one argument"),
+    (("--watch", "15m", "--fail-after", "-1"), "opscheck run: --fail-after: must be a whole number of rounds"),
 ])
 def test_bad_watch_values_are_a_usage_error_in_one_line(tmp_path, args, message):
     one_check_profile(tmp_path)
@@ -331,3 +337,23 @@ def test_a_watch_without_a_profile_or_with_a_broken_one_ends_before_any_round_wi
     broken = run()
     assert broken.returncode == 4 and "opscheck.yaml:3: watch.interval: not a duration: unknown unit 'x'" in broken.stderr
     assert "Traceback" not in missing.stderr + broken.stderr and not (tmp_path / "reports").exists()
+
+
+def test_a_bad_pytest_argument_in_a_watch_is_reported_once_without_pytests_usage_text(tmp_path):
+    one_check_profile(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "opscheck", "run", "--base-url", "http://127.0.0.1:9", "--watch", "10s",
+                           "--interval", "5s", "--no-such-pytest-option"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert out.count("--no-such-pytest-option") == 1, out
+    assert "opscheck watch: ERROR: pytest argument: unrecognized arguments: --no-such-pytest-option;" in out
+    assert "ERROR: ERROR" not in out and "usage: pytest.main()" not in out and "rootdir" not in out
+
+
+def test_a_window_without_a_unit_is_read_as_seconds_and_the_header_says_so(tmp_path):
+    from opscheck.watch.command import unit_notes
+
+    notes = unit_notes(argparse.Namespace(watch="15", interval="30s"))
+    assert notes == ["--watch 15 has no unit: read as 15 seconds (as in the profile; e.g. 15m for minutes)"]
+    assert unit_notes(argparse.Namespace(watch="15m", interval=None)) == []
