@@ -411,11 +411,10 @@ def _stats_dict(stats: Any, answers: Mapping[str, int] | None = None, runner: An
         out["answers"] = dict(answers)
     if runner is not None:
         out["runner"] = runner.to_dict()
-    if stopper is not None:
-        out["early_stop"] = [{"budget": v.key, "limit": str(v.limit), "over": v.over, "planned": v.planned,
-                              "stopped_after": v.taken,
-                              "at_least": str(v.bound) if isinstance(v.bound, Decimal) else round(v.bound, 3)}
-                             for v in stopper.verdicts] or None
+    out["early_stop"] = [{"budget": v.key, "limit": str(v.limit), "over": v.over, "planned": v.planned,
+                          "stopped_after": v.taken,
+                          "at_least": str(v.bound) if isinstance(v.bound, Decimal) else round(v.bound, 3)}
+                         for v in (stopper.verdicts if stopper is not None else [])] or None
     return out
 
 
