@@ -133,6 +133,9 @@ def _apply_mode(config: pytest.Config, mode: Mode, state: Any) -> None:
 
 
 def _resolve_retries(config: pytest.Config, mode: Mode | None, state: Any) -> Gate:
+    options = [config.getoption(n) for n in ("opscheck_retries", "opscheck_retry_delay", "opscheck_retry_on")]
+    if state is None and mode is None and options == [None, None, None]:
+        return Gate(None, 0, 0.0, frozenset())  # no profile, nothing asked: other projects' sessions import nothing more
     from opscheck.config.gate import MAX_DELAY_S, MAX_RETRIES, Retries, known_reasons
     from opscheck.config.modes import TRANSPORT_REASONS
 
@@ -367,11 +370,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # workflow commands first: GitHub hides them, the runbook summary stays last
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     from opscheck.plugin import STATE_KEY
-    from opscheck.report.summary import SummarySink
 
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.worker:
         return
+    from opscheck.report.summary import SummarySink
+
     for sink in state.sinks:
         if isinstance(sink, SummarySink):
             for line in sink.annotation_lines:

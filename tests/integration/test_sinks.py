@@ -123,7 +123,7 @@ def test_results_payload_round_trips_and_fits_the_published_schema():
     passed.id, passed.nodeid = "smoke::home", "test_smoke.py::test_smoke[home]"
     payload = results_payload(run_info(), [failed, passed])
     jsonschema.Draft202012Validator(SCHEMA).validate(payload)
-    assert payload["run"]["counts"] == {"passed": 1, "degraded": 0, "failed": 1, "skipped": 0}
+    assert payload["run"]["counts"] == {"passed": 1, "degraded": 0, "flaky": 0, "failed": 1, "skipped": 0}
     check = payload["checks"][0]
     assert check["observed"] == "503" and check["fingerprint"] == "0123456789abcdef"
     assert payload["checks"][1]["observed"] is None
