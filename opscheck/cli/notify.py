@@ -86,12 +86,12 @@ def _notify(args: argparse.Namespace, extra: list[str]) -> int:
         if store is not None:
             store.close()
     for delivery in section["deliveries"]:
+        to = f"{delivery['kind']} receiver \"{delivery['receiver']}\""
+        attempts = f"{delivery['attempts']} attempt" + ("" if delivery["attempts"] == 1 else "s")
         if delivery["ok"]:
-            print(f"ok      {delivery['receiver']} ({delivery['kind']}): test alert delivered "
-                  f"({delivery['attempts']} attempt(s))")
+            print(f"ok      {to}: test alert delivered after {attempts}")
         else:
-            print(redactor.text(f"FAILED  {delivery['receiver']} ({delivery['kind']}): {delivery['error']} "
-                                f"({delivery['attempts']} attempt(s))"))
+            print(redactor.text(f"FAILED  {to}: {delivery['error']} after {attempts}"))
     log = " (logged in the history)" if store is not None and not section.get("log_errors") else ""
     print(redactor.text(f"opscheck notify: {section['note']}{log}"))
     for error in section.get("log_errors", []):

@@ -149,8 +149,12 @@ def url_secrets(url: str) -> list[str]:
 
 
 def for_url(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> NotifyConfig:
-    """`--notify URL`: one generic JSON webhook receiver named "cli" taking every alert."""
-    return NotifyConfig(receivers={"cli": Receiver("cli", "webhook", url)}, timeout_s=timeout_s)
+    """`--notify URL`: one generic JSON webhook receiver taking every alert, named after its option
+    ("notify-url": not "cli", which read as "printed to the terminal")."""
+    return NotifyConfig(receivers={NOTIFY_URL_RECEIVER: Receiver(NOTIFY_URL_RECEIVER, "webhook", url)}, timeout_s=timeout_s)
+
+
+NOTIFY_URL_RECEIVER = "notify-url"
 
 
 def check_url(url: Any) -> str | None:

@@ -118,21 +118,25 @@ def decide(runs: Sequence[Any], *, last_state: str | None, last_firing_at: datet
         since = failing[0].first_started
         if last_state != "firing":
             if streak >= failure_threshold:
-                return Decision("firing", f"failed {streak} slot(s) in a row (threshold {failure_threshold})",
+                return Decision("firing", f"failed in {_slots(streak)} in a row (threshold {failure_threshold})",
                                 since, locations=locations, streak=streak, **info)
-            return Decision(None, f"failed {streak} of {failure_threshold} slot(s) needed to alert",
+            return Decision(None, f"failed in {streak} of the {_slots(failure_threshold)} needed to alert",
                             since, locations=locations, streak=streak, **info)
         if remind_every is not None and last_firing_at is not None and now - last_firing_at >= remind_every:
-            return Decision("reminder", f"still failing ({streak} slot(s)); last alert {_ago(now - last_firing_at)} ago",
+            return Decision("reminder", f"still failing, {_slots(streak)}; last alert {_ago(now - last_firing_at)} ago",
                             since, locations=locations, streak=streak, **info)
-        return Decision(None, f"still failing ({streak} slot(s)); already alerted", since,
+        return Decision(None, f"still failing, {_slots(streak)}; already alerted", since,
                         locations=locations, streak=streak, **info)
     if last_state == "firing":
         if streak >= success_threshold:
-            return Decision("resolved", f"passed {streak} slot(s) in a row (threshold {success_threshold})",
+            return Decision("resolved", f"passed in {_slots(streak)} in a row (threshold {success_threshold})",
                             streak=streak, **info)
-        return Decision(None, f"passed {streak} of {success_threshold} slot(s) needed to resolve", streak=streak, **info)
+        return Decision(None, f"passed in {streak} of the {_slots(success_threshold)} needed to resolve", streak=streak, **info)
     return Decision(None, "passing", streak=streak, extra={"known": len(known)})
+
+
+def _slots(count: int) -> str:
+    return f"{count} slot" if count == 1 else f"{count} slots"
 
 
 def _newest_down_run(known: list[Slot]) -> Any:

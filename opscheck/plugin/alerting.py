@@ -211,6 +211,14 @@ class MetricsSink:
                 raise
 
 
+def _receivers(names: list[str], kinds: dict[str, str]) -> str:
+    """`webhook receiver "notify-url"`, `slack receiver "oncall" and webhook receiver "audit"`: the kind
+    says where the alert went (a receiver is never the terminal)."""
+    if not names:
+        return "no receiver: no route matched"
+    return " and ".join(f'{kinds.get(n) or "a"} receiver "{n}"' for n in names)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
@@ -225,13 +233,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if status != "off":
         bad = status in ("delivery_failed", "history_error")
         write(f"opscheck notify: {section.get('note', '')}", red=bad, yellow=status in ("maintenance", "no_history"), bold=bad)
+        kinds = {d.get("receiver"): d.get("kind") for d in section.get("deliveries", [])}
         for alert in section.get("alerts", []):
-            to = ", ".join(alert["receivers"]) or "no receiver (no route matched)"
-            write(f"  {alert['action'].upper():<9} {alert['check']} -> {to} ({alert['why']})")
+            write(f"  {alert['action'].upper()} {alert['check']} -> {_receivers(alert['receivers'], kinds)}: {alert['why']}")
         for delivery in section.get("deliveries", []):
             if not delivery["ok"]:
-                write(f"  NOT DELIVERED to {delivery['receiver']} ({delivery['kind']}): {delivery['state']} "
-                      f"{delivery['check']} after {delivery['attempts']} attempt(s): {delivery['error']}", red=True)
+                attempts = f"{delivery['attempts']} attempt" + ("" if delivery["attempts"] == 1 else "s")
+                write(f"  NOT DELIVERED to {delivery['kind']} receiver \"{delivery['receiver']}\": {delivery['state']} "
+                      f"{delivery['check']} after {attempts}: {delivery['error']}", red=True)
     prometheus = section.get("prometheus")
     if prometheus:
         done = []

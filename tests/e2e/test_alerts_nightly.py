@@ -56,12 +56,16 @@ def test_a_fault_switched_on_and_off_gives_one_failing_and_one_recovery_alert(ru
     history = str(tmp_path / "history.db")
     hook = f"{receiver.url}/nightly-hook"
     receiver.clear()
-    outcomes = []
+    outcomes, outputs = [], []
     for base in (healthy, broken, broken, healthy, healthy):
         run = _nightly(run_checks, base, history, "--notify", hook)
         outcomes.append(run.outcomes()["smoke::health"])
+        outputs.append(run.output)
         assert "notifications" in _valid(run.results), run.output
     assert outcomes == ["passed", "failed", "failed", "passed", "passed"]
+    # The terminal names where an alert went (a webhook, not "cli", which read as the terminal), in one flat line.
+    assert 'FIRING smoke::health -> webhook receiver "notify-url": failed in 1 slot in a row (threshold 1)' in outputs[1]
+    assert 'RESOLVED smoke::health -> webhook receiver "notify-url": passed in 1 slot in a row (threshold 1)' in outputs[3]
     alerts = receiver.bodies("/nightly-hook")
     assert [(a["check"], a["state"]) for a in alerts] == [("smoke::health", "firing"), ("smoke::health", "resolved")]
     firing, resolved = alerts
@@ -110,7 +114,7 @@ notify:
     assert by_receiver["fallback"]["ok"] is True and by_receiver["fallback"]["state"] == "fallback"
     told = receiver.bodies("/fallback")
     assert {b["failed_receiver"] for b in told} == {"hangs", "broken"}
-    assert "NOT DELIVERED to hangs" in run.output
+    assert 'NOT DELIVERED to webhook receiver "hangs"' in run.output
     # The URLs are secrets: not in the terminal, not in results.json, not in what the fallback heard.
     for text in (run.output, run.results_text, json.dumps(told)):
         assert "secret-token" not in text

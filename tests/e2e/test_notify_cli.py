@@ -9,6 +9,9 @@ from typing import Iterator
 
 import pytest
 
+# Imported at collection, before any in-process pytester run: such a run's sys.modules snapshot would
+# otherwise drop the store's SQLAlchemy modules it imported, and a later import here would mix two copies.
+from opscheck.history.store import open_store
 from tests.recording_receiver import RecordingReceiver
 
 
@@ -44,13 +47,11 @@ def _profile(tmp_path, receiver: RecordingReceiver, broken: str = "") -> str:
 
 
 def test_notify_test_sends_a_test_alert_through_every_route_and_logs_it(tmp_path, receiver):
-    from opscheck.history.store import open_store
-
     receiver.clear()
     history = str(tmp_path / "history.db")
     result = _cli("notify", "--test", "--profile", _profile(tmp_path, receiver), "--history", history, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok      exec (slack): test alert delivered" in result.stdout
+    assert 'ok      slack receiver "exec": test alert delivered after 1 attempt' in result.stdout
     assert "test alert delivered to 3 receiver(s) (logged in the history)" in result.stdout
     assert "TEST" in receiver.bodies("/test/exec-token-5555")[0]["text"]
     assert receiver.bodies("/test/risk-token-6666")[0]["state"] == "test"
@@ -68,7 +69,7 @@ def test_notify_test_names_a_receiver_that_fails_and_exits_1_without_showing_its
     receiver.clear()
     result = _cli("notify", "--test", "--profile", _profile(tmp_path, receiver, broken="yes"), cwd=tmp_path)
     assert result.returncode == 1
-    assert "FAILED  broken (webhook): status 500: receiver broken (2 attempt(s))" in result.stdout
+    assert 'FAILED  webhook receiver "broken": status 500: receiver broken after 2 attempts' in result.stdout
     assert "test alert failed for broken" in result.stdout
     assert "broken-token-7777" not in result.stdout + result.stderr
     assert len(receiver.bodies("/status/500/broken-token-7777")) == 2  # retried once

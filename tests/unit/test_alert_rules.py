@@ -268,3 +268,15 @@ def test_a_bad_notify_or_maintenance_section_is_one_line_naming_file_line_and_fi
     lines = str(caught.value).splitlines()
     assert any(line.endswith(expected) and line.startswith(f"{tmp_path / 'opscheck.yaml'}:") for line in lines), lines
     assert "x-secret-path" not in str(caught.value)
+
+
+def test_why_an_alert_fires_or_resolves_reads_as_one_clause_with_its_counts_in_words():
+    def why(rows, state=None, **kw):
+        now = max(r.started_at for r in rows) + timedelta(minutes=1)
+        return decide(rows, last_state=state, last_firing_at=None, now=now, **kw).why
+
+    assert why(series("passed", "failed")) == "failed in 1 slot in a row (threshold 1)"
+    assert why(series("failed", "failed"), failure_threshold=2) == "failed in 2 slots in a row (threshold 2)"
+    assert why(series("passed", "failed"), failure_threshold=3) == "failed in 1 of the 3 slots needed to alert"
+    assert why(series("failed", "passed"), state="firing") == "passed in 1 slot in a row (threshold 1)"
+    assert "(s)" not in why(series("failed", "failed"), state="firing")
