@@ -13,6 +13,7 @@ from opscheck.results import OUTCOMES, CheckResult, RunInfo
 
 SHOWN = ("failed", "degraded", "flaky")
 FLAGS = {"degraded": "DEGRADED ", "flaky": "FLAKY "}
+HISTORY_NOT_STORED = 6  # exit code: every check passed but --history could not take the run (opscheck.plugin.nightly)
 
 
 def shown_link(link: str, cwd: str | None = None) -> str:
@@ -60,14 +61,18 @@ def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: 
     outcomes = list(OUTCOMES) + sorted({r.outcome for r in results} - set(OUTCOMES))
     counts = {o: sum(1 for r in results if r.outcome == o) for o in outcomes}
     verdict = "PASS" if exit_code == 0 else "FAIL"
-    soft = [o for o in ("degraded", "flaky") if exit_code == 0 and any(r.outcome == o for r in results)]
+    if exit_code == HISTORY_NOT_STORED and not any(r.outcome == "failed" for r in results):
+        # The service is fine; the run's record is what went wrong. "FAIL" here would page the wrong team.
+        verdict = "checks PASS, history NOT STORED"
+    soft = [o for o in ("degraded", "flaky") if exit_code in (0, HISTORY_NOT_STORED) and any(r.outcome == o for r in results)]
     if soft:
         verdict += f" with {' and '.join(soft)} results"
     parts = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     reruns = sum(1 for r in results if len(r.attempts) > 1)
     rerun_note = f"; {reruns} rerun" if reruns else ""
     tr.write_line(f"opscheck verdict: {verdict} ({parts} of {len(results)} checks{rerun_note}; exit code {exit_code})",
-                  green=verdict == "PASS", red=verdict != "PASS", bold=True)
+                  green=verdict.startswith("PASS"), yellow=verdict.startswith("checks PASS"),
+                  red=verdict.startswith("FAIL"), bold=True)
     if run.report_dir is not None:
         folder = Path(run.report_dir)
         names = [n for n in ("report.html", "junit.xml", "results.json", "summary.md") if _written(folder / n, run)]
