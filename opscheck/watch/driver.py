@@ -12,7 +12,9 @@ against intervals of 30 s.
 The driver reads each round's results.json and, when the watch ends, writes into `<report-dir>/`:
 - results.json: the last complete round's `run` and `checks` (run.exit_code, started_at and
   duration_s are the watch's), plus `rounds` (every round, see opscheck/watch/rounds.py);
-- report.html: that round's page with the watch timeline inserted (opscheck/report/timeline.py);
+- report.html: that round's page (its banner labelled "Round N of the watch") with the watch's verdict
+  and timeline inserted under the banner (opscheck/report/timeline.py); each timeline cell links to
+  its round's own page, rounds/NNN/report.html;
 - junit.xml and benchmark.json: that round's;
 - summary.md: that round's summary.md if it wrote one, followed by a watch section; also appended to
   `$GITHUB_STEP_SUMMARY` when set (rounds run without it, so it is written once).
@@ -342,7 +344,7 @@ def _write_reports(watch: WatchRun, rounds: list[Round], code: int, verdict: str
     """Write results.json, report.html, junit.xml, summary.md; returns the exit code (3 when a report
     could not be written) and the paths written."""
     from opscheck.report.results import write_json_atomic
-    from opscheck.report.timeline import TimelineAnchorMissing, insert_timeline, render_timeline
+    from opscheck.report.timeline import TimelineAnchorMissing, insert_timeline, label_banner, render_timeline
 
     final = _final_round(rounds)
     source = watch.report_dir / final.report_dir if final is not None else None
@@ -354,8 +356,14 @@ def _write_reports(watch: WatchRun, rounds: list[Round], code: int, verdict: str
     if page_path is not None and page_path.is_file():
         try:
             page = page_path.read_text(encoding="utf-8")
-            section = render_timeline(rounds_list, headline, verdict)
-            (watch.report_dir / "report.html").write_text(insert_timeline(page, section), encoding="utf-8")
+            section = render_timeline(rounds_list, headline, verdict, window_s=watch.plan.window_s,
+                                      interval_s=watch.plan.interval_s,
+                                      started_at=started_at.isoformat(timespec="seconds"),
+                                      final_round=final.number if final is not None else None)
+            page = insert_timeline(page, section)
+            if final is not None:
+                page = label_banner(page, final.number)
+            (watch.report_dir / "report.html").write_text(page, encoding="utf-8")
             written.append(str(watch.report_dir / "report.html"))
         except TimelineAnchorMissing as exc:
             errors.append(str(exc))

@@ -218,6 +218,12 @@ def test_a_demo_watch_stops_in_the_round_after_a_fault_is_switched_on_and_keeps_
     assert [outcome for _, outcome, _ in ready_cells] == ["passed"] * (len(rounds) - 1) + ["failed"]
     assert all(latency for _, _, latency in ready_cells)
     assert set(page.cells) == {c["id"] for c in last["checks"]}
+    # The page says first that it is a watch, and which round its banner and table describe.
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    n = last["round"]
+    assert html.index(f"Round {n} of the watch: FAIL") < html.index("Watch verdict: FAIL") < html.index('id="results-table"')
+    assert f"show <b>round {n}</b> only" in html and f'href="rounds/{n:03d}/report.html"' in html
+    assert all((report_dir / f"rounds/{r['round']:03d}/report.html").is_file() for r in rounds)  # every link opens
 
     assert "Database Connection Issues" in cli.output  # the failed round's runbook summary
     assert f"opscheck watch: FAIL: round {last['round']} failed" in cli.output

@@ -243,6 +243,25 @@ def test_the_timeline_goes_before_pytest_htmls_results_table_or_the_run_fails_lo
         insert_timeline("<html><body><table id=\"other\"></table></body></html>", "<section></section>")
 
 
+def test_the_watch_verdict_and_timeline_go_under_the_banner_which_is_labelled_as_one_round_and_cells_link_rounds():
+    from opscheck.report.html import SECTIONS_ID
+    from opscheck.report.timeline import label_banner
+
+    # The shape report.html's finish_page writes: the banner, then the sections anchor.
+    page = ('<html><body><h1 id="title">r</h1><div id="opscheck-verdict"><div class="opscheck-banner__verdict">PASS</div>'
+            f'</div><div id="{SECTIONS_ID}"></div><!-- /{SECTIONS_ID} --><p>env</p>' + ANCHOR + "></table></body></html>")
+    section = render_timeline(ROUNDS, "FAIL: round 2 failed", "FAIL", window_s=900, interval_s=30,
+                              started_at="2026-11-30T04:00:00+00:00", final_round=2)
+    out = label_banner(insert_timeline(page, section), 2)
+    assert out.index("Round 2 of the watch: PASS") < out.index("Watch verdict: FAIL") < out.index("<p>env</p>")
+    assert "2 rounds: 1 passed, 1 failed · window 15m, a round every 30s" in out
+    assert '<span class="watch-when">2026-11-30 04:00:00 UTC</span>' in out
+    assert "show <b>round 2</b> only" in out
+    assert out.count('href="rounds/002/report.html"') == 4  # the round header, its 2 cells, the note
+    # A second insert (the same page written again) replaces the section instead of adding one.
+    assert insert_timeline(out, section).count("Watch verdict: FAIL") == 1
+
+
 def test_a_report_page_without_the_anchor_ends_the_watch_with_exit_code_3_and_results_json_says_so(tmp_path):
     round_dir = tmp_path / "rounds" / "001"
     round_dir.mkdir(parents=True)
@@ -256,7 +275,7 @@ def test_a_report_page_without_the_anchor_ends_the_watch_with_exit_code_3_and_re
 
     code, written = _write_reports(watch, [rnd], 0, "PASS", "PASS", datetime.now(timezone.utc), 1.0,
                                     Progress(out, 60, 6, tty=False))
-    assert code == INTERNAL_ERROR and "INTERNAL ERROR: report.html has no <table id=\"results-table\"" in out.getvalue()
+    assert code == INTERNAL_ERROR and "INTERNAL ERROR: report.html has no <div id=\"opscheck-sections\"> nor <table id=\"results-table\"" in out.getvalue()
     assert not (tmp_path / "report.html").exists()
     assert json.loads((tmp_path / "results.json").read_text())["run"]["exit_code"] == INTERNAL_ERROR
 
