@@ -853,15 +853,17 @@ def _read_env_secret(var: str, env: Mapping[str, str], ctx: _Ctx) -> list[str]:
 
 def _collect_env_fields(data: Any, env: Mapping[str, str], ctx: _Ctx) -> None:
     """Any `*_env` field names a variable whose value is a secret, wherever it appears."""
+    # Only collections are walked into: most values are scalars, and a call per value adds up.
     if isinstance(data, dict):
         for key, value in data.items():
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
                 _read_env_secret(value, env, ctx)
-            else:
+            elif isinstance(value, (dict, list)):
                 _collect_env_fields(value, env, ctx)
     elif isinstance(data, list):
         for item in data:
-            _collect_env_fields(item, env, ctx)
+            if isinstance(item, (dict, list)):
+                _collect_env_fields(item, env, ctx)
 
 
 def _build(path: Path, data: dict[str, Any], env: Mapping[str, str], ctx: _Ctx) -> Profile:

@@ -74,12 +74,12 @@ def _well_formed(value: Any, depth: int = 0) -> bool:
         return False
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or not _well_formed(item, depth + 1):
+            if not isinstance(key, str) or (not isinstance(item, _JSON_SCALARS) and not _well_formed(item, depth + 1)):
                 return False
         return True
     if isinstance(value, list):
         for item in value:
-            if not _well_formed(item, depth + 1):
+            if not isinstance(item, _JSON_SCALARS) and not _well_formed(item, depth + 1):
                 return False
         return True
     return False

@@ -120,6 +120,8 @@ class HtmlHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        if report.when != "call" and report.passed:
+            return  # pytest-html keeps no row for a passed setup or teardown (its add_test): none to render
         result = self.records.get(report.nodeid)
         severity = ""
         try:
