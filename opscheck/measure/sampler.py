@@ -22,10 +22,11 @@ Busy polling (`busy_poll=True`, off by default): while a run lasts, the event lo
 sleeping, which costs one core for the run's length and keeps process wake-ups (0.3-1 ms on a
 small idle VM) out of every sample. Off by default, from the figures of
 `benchmarks/bench_sampler.py --load` on a shared 2-core runner: a polling sampler competes for the
-CPU with everything else there, gets preempted mid-run and is late by more than it saves (idle
-runner: p99 51 ms polling vs 27 ms sleeping against a 20 ms server, send lateness p99 15.9 vs
-4.5 ms; with two CPU hogs beside it 110 vs 69 ms; polling's tail worse in 5 of 6 rounds). On a
-dedicated machine with a spare core, `busy_poll: true` still takes the wake-up cost out.
+CPU with everything else there, gets preempted mid-run and is late by more than it saves. Against
+a 20 ms server at 200/s, two runs of 3 rounds: p50 27.4 / 23.0 ms polling vs 20.5 / 20.6 ms
+sleeping with no hog, 52.9 / 44.2 vs 33.6 / 24.6 ms beside two CPU hogs; polling's p99 worse in 8
+of 12 rounds; loop lag p99 11-44 ms vs 5-30 ms; 62 % of a core vs 11 %. On a dedicated machine
+with a spare core, `busy_poll: true` still takes the wake-up cost out.
 """
 
 from __future__ import annotations
