@@ -25,8 +25,8 @@ small idle VM) out of every sample. Off by default, from the figures of
 CPU with everything else there, gets preempted mid-run and is late by more than it saves. Against
 a 20 ms server at 200/s, two runs of 3 rounds: p50 27.4 / 23.0 ms polling vs 20.5 / 20.6 ms
 sleeping with no hog, 52.9 / 44.2 vs 33.6 / 24.6 ms beside two CPU hogs; polling's p99 worse in 8
-of 12 rounds; loop lag p99 11-44 ms vs 5-30 ms; 62 % of a core vs 11 %. On a dedicated machine
-with a spare core, `busy_poll: true` still takes the wake-up cost out.
+of 12 rounds; loop lag p99 11-44 ms vs 5-30 ms; 33-62 % of a core (it never got a whole one) vs
+9-11 %. On a dedicated machine with a spare core, `busy_poll: true` still takes the wake-up cost out.
 """
 
 from __future__ import annotations
