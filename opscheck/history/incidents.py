@@ -21,8 +21,8 @@ Timeline (what the runbooks' post-incident steps ask for), all times aware UTC, 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
 from opscheck.history.accounting import classify
@@ -49,6 +49,9 @@ class Incident:
     runbook_link: str | None
     release: str | None
     run_id: int = 0  # the first failing run
+    # The alerts about it: firing (and reminders) from its start, resolved after its end; each
+    # {"sent_at", "state", "reminder", "receiver", "kind", "ok", "attempts", "error"}, oldest first.
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def duration_s(self, now: datetime) -> int:
         return int(((self.end or now) - self.start).total_seconds())
@@ -69,7 +72,8 @@ class Incident:
                 "time_to_detect_s": self.time_to_detect_s, "time_to_recover_s": self.time_to_recover_s,
                 "failing_runs": self.failing_runs, "reason": self.reason, "reasons": dict(self.reasons),
                 "message": self.message, "runbook": {"section": self.runbook_section, "anchor": self.runbook_anchor,
-                                                     "link": self.runbook_link}, "release": self.release}
+                                                     "link": self.runbook_link}, "release": self.release,
+                "alerts": [dict(a) for a in self.alerts]}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -114,7 +118,35 @@ def derive(service: str, env: str, runs: Sequence[Any], alerts: Iterable[Any] = 
         alert = next((t for t in firing if t >= incident.start and (incident.end is None or t <= incident.end)), None)
         if alert is not None:
             incident.detected_at, incident.detected_by = alert, "first alert sent"
+    _attach_alerts(out, alerts)
     return sorted(out, key=lambda i: (i.start, i.location))
+
+
+RESOLVED_ALERT_GRACE = timedelta(days=1)  # a resolved alert later than this after the end is not this incident's
+
+
+def _attach_alerts(incidents: list[Incident], alerts: Iterable[Any]) -> None:
+    """Give each incident the alert deliveries (firing, reminder, resolved; delivered or not) sent from
+    its start until the next incident at its location starts (a resolved alert goes out with the run
+    that ended it, so after `end`), at most `RESOLVED_ALERT_GRACE` after its end. Test alerts are not
+    about an incident. Alerts are per check, so incidents at two locations at once share them."""
+    sent = sorted((a for a in alerts if getattr(a, "state", None) in ("firing", "resolved")), key=lambda a: a.sent_at)
+    by_location: dict[str, list[Incident]] = {}
+    for incident in sorted(incidents, key=lambda i: i.start):
+        by_location.setdefault(incident.location, []).append(incident)
+    for series in by_location.values():
+        for k, incident in enumerate(series):
+            until = series[k + 1].start if k + 1 < len(series) else None
+            if incident.end is not None:
+                late = incident.end + RESOLVED_ALERT_GRACE
+                until = late if until is None else min(until, late)
+            for a in sent:
+                if a.sent_at >= incident.start and (until is None or a.sent_at < until):
+                    detail = getattr(a, "detail", None) or {}
+                    incident.alerts.append({
+                        "sent_at": _iso(a.sent_at), "state": a.state, "reminder": bool(detail.get("reminder")),
+                        "receiver": getattr(a, "receiver", None), "kind": detail.get("kind"), "ok": bool(a.ok),
+                        "attempts": getattr(a, "attempts", None), "error": getattr(a, "error", None)})
 
 
 def format_seconds(seconds: int | None) -> str:

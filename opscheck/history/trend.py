@@ -3,10 +3,15 @@ the Pushgateway delete calls.
 
     write_trend("reports/trend.html", store, build_report(store, ...))
 
-Per check: an outcome timeline (one cell per run, the newest TIMELINE_RUNS runs), the latency per
-run over time with its budget (the `limit` of the newest run judged in ms), uptime bars for each
-window with their method, and the burn-rate table of its objectives. Then the incidents, each
-linked to its runbook section, newest first (at most MAX_INCIDENTS). Everything is inline SVG and CSS; every text is HTML-escaped.
+First what an on-call engineer looks for: a summary (a row per check: state, uptime per window, p95,
+incidents, its latest alert), then the incidents, newest and open first (at most MAX_INCIDENTS; past
+INCIDENTS_SHOWN the older ones fold into a <details>), each with its alerts (firing, reminders,
+resolved: when, to which receiver, delivered or not) and linked to its runbook section. Then per
+check: an outcome timeline (one cell per run, the newest TIMELINE_RUNS runs, the page's width) and
+the latency per run on a time axis with its budget (the `limit` of the newest run judged in ms),
+both labelled with their first and last run's time, uptime bars for each window with their method,
+and the burn-rate table of its objectives. Timestamps never wrap. Everything is inline SVG and CSS,
+laid out for 1366 px; every text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from opscheck.history.incidents import Incident, derive, format_seconds
 
 TIMELINE_RUNS = 240
 MAX_INCIDENTS = 200
+INCIDENTS_SHOWN = 12  # open, then newest; the rest fold away
+CHART_W = 1100  # SVG user units; the SVGs scale to the page's width
 COLOURS = {"good": "#2e7d32", "bad": "#c62828", "unknown": "#9e9e9e", "maintenance": "#1565c0"}
 FLAKY_COLOUR = "#8e44ad"
 DEGRADED_COLOUR = "#b36b00"
@@ -97,7 +104,7 @@ def _label(name: str, value: str) -> str:
 # --- HTML ------------------------------------------------------------------------------------
 
 CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1320px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:15px;margin:20px 0 6px}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#666}
@@ -105,6 +112,10 @@ th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}.m
 .state-good{color:#2e7d32;font-weight:600}.state-bad{color:#c62828;font-weight:600}.state-unknown,.state-maintenance{color:#666;font-weight:600}
 .firing{color:#c62828;font-weight:600}svg{display:block;max-width:100%}.legend span{display:inline-block;margin-right:12px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
+.num,.ts{white-space:nowrap;font-variant-numeric:tabular-nums}svg.wide{width:100%;height:auto}
+.summary{background:#fafafa;border:1px solid #e0e0e0;border-radius:6px;padding:6px 14px}
+ul.alerts{margin:0;padding-left:16px;min-width:380px}.summary h2{margin-top:8px}.bad{color:#c62828;font-weight:600}
+.open{color:#c62828;font-weight:700}details summary{cursor:pointer;margin:8px 0}
 """
 
 
@@ -136,17 +147,28 @@ def render_trend(store: Any, report: dict[str, Any], incidents: Sequence[Inciden
              "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">",
              "<title>opscheck trend report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>opscheck trend report</h1>",
-             f"<p class=\"muted\">Generated {e(report['generated_at'])} over the last {days} days. "
+             f"<p class=\"muted\">Generated {_ts_text(report['generated_at'])} over the last {days} days. "
              f"Unknown runs (reasons {e(', '.join(report['accounting']['unknown_reasons']))}, skipped checks) "
              "count neither up nor down; maintenance runs spend no error budget. Each figure names its method.</p>",
-             "<p class=\"legend\">" + "".join(
+             ]
+    legend = ("<p class=\"legend\">" + "".join(
                  f"<span><i class=\"sw\" style=\"background:{c}\"></i>{e(n)}</span>" for n, c in
                  (("up", COLOURS["good"]), ("flaky", FLAKY_COLOUR), ("degraded", DEGRADED_COLOUR), ("down", COLOURS["bad"]),
-                  ("unknown", COLOURS["unknown"]), ("maintenance", COLOURS["maintenance"]))) + "</p>"]
+                  ("unknown", COLOURS["unknown"]), ("maintenance", COLOURS["maintenance"]))) + "</p>")
     objectives_by_check: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for ob in report["objectives"]:
         objectives_by_check.setdefault((ob["service"], ob["env"], ob["check"]), []).append(ob)
+    # Open incidents first, then the newest: what needs attention now leads the page.
+    shown = sorted(incidents, key=lambda i: (i.end is None, i.start), reverse=True)[:MAX_INCIDENTS]
+    parts.append(_summary(report, incidents, now))
+    more = f", the newest {len(shown)} shown" if len(shown) < len(incidents) else ""
+    parts.append(f"<h2 id=\"incidents\">Incidents ({len(incidents)}{more})</h2>")
+    parts.append(_incident_table(shown[:INCIDENTS_SHOWN], now))
+    if len(shown) > INCIDENTS_SHOWN:
+        parts.append(f"<details><summary>{len(shown) - INCIDENTS_SHOWN} older incidents</summary>"
+                     f"{_incident_table(shown[INCIDENTS_SHOWN:], now)}</details>")
     parts.append("<h2 id=\"checks\">Checks</h2>")
+    parts.append(legend)
     if not report["checks"]:
         parts.append("<p>No stored runs in this window.</p>")
     for ch in report["checks"]:
@@ -156,7 +178,7 @@ def render_trend(store: Any, report: dict[str, Any], incidents: Sequence[Inciden
         parts.append(f"<section class=\"check\" id=\"{e(_anchor(ch))}\"><h3>{e(ch['check'])} "
                      f"<span class=\"muted\">{e(ch['service'])} / {e(ch['env'] or '-')} · {e(ch['severity'])}</span></h3>")
         parts.append(f"<p>State <span class=\"state-{e(state)}\">{e(_state_word(state))}</span>"
-                     f"{' (' + e(ch['reason']) + ')' if ch.get('reason') else ''} since {e(ch['since'] or '-')}; "
+                     f"{' (' + e(ch['reason']) + ')' if ch.get('reason') else ''} since {_ts_text(ch['since'])}; "
                      f"flaky {ch['flaky']} in {days} d; p95 now {e(_ms(ch['p95_ms']['now']))} vs 7 d ago "
                      f"{e(_ms(ch['p95_ms']['week_ago']))}.</p>")
         parts.append(f"<p class=\"muted\">Outcome timeline: the last {len(runs)} runs, oldest left.</p>")
@@ -166,12 +188,74 @@ def render_trend(store: Any, report: dict[str, Any], incidents: Sequence[Inciden
         for ob in objectives_by_check.get((ch["service"], ch["env"], ch["check"]), []):
             parts.append(_objective_table(ob))
         parts.append("</section>")
-    shown = sorted(incidents, key=lambda i: i.start, reverse=True)[:MAX_INCIDENTS]
-    more = f", the newest {len(shown)} shown" if len(shown) < len(incidents) else ""
-    parts.append(f"<h2 id=\"incidents\">Incidents ({len(incidents)}{more})</h2>")
-    parts.append(_incident_table(shown, now))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _ts(value: datetime | None) -> str:
+    """One timestamp that never wraps: `2026-11-30 02:47:09 UTC`."""
+    if value is None:
+        return "-"
+    text = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"<span class=\"ts\">{text}</span>"
+
+
+def _ts_text(text: str | None) -> str:
+    if not text:
+        return "-"
+    try:
+        return _ts(datetime.fromisoformat(text))
+    except ValueError:
+        return f"<span class=\"ts\">{html.escape(text)}</span>"
+
+
+def _summary(report: dict[str, Any], incidents: Sequence[Incident], now: datetime) -> str:
+    """The page's top: counts, then a row per check linking to its card."""
+    e = html.escape
+    checks = report["checks"]
+    states: dict[str, int] = {}
+    for ch in checks:
+        states[_state_word(ch["state"]).lower()] = states.get(_state_word(ch["state"]).lower(), 0) + 1
+    open_ = [i for i in incidents if i.end is None]
+    alerts = [a for i in incidents for a in i.alerts]
+    unique = {(a["sent_at"], a["state"], a["receiver"]) for a in alerts}
+    failed = {(a["sent_at"], a["state"], a["receiver"]) for a in alerts if not a["ok"]}
+    line = (f"{len(checks)} check{'s' if len(checks) != 1 else ''}: "
+            + (", ".join(f"{n} {w}" for w, n in states.items()) or "none")
+            + f" · <span class=\"{'open' if open_ else ''}\">{len(open_)} open incident{'s' if len(open_) != 1 else ''}</span>"
+            + f", {len(incidents)} in {int(report['days'])} d · alerts: {len(unique)} sent"
+            + (f", <span class=\"bad\">{len(failed)} not delivered</span>" if failed else ""))
+    windows = list(checks[0]["uptime"]) if checks else []
+    head = ("<tr><th>check</th><th>state</th>" + "".join(f"<th class=\"num\">uptime {e(w)}</th>" for w in windows)
+            + "<th class=\"num\">p95 now</th><th class=\"num\">incidents</th><th>latest alert</th></tr>")
+    rows = []
+    for ch in checks:
+        mine = [i for i in incidents if (i.service, i.env, i.check_id) == (ch["service"], ch["env"], ch["check"])]
+        latest = max((a for i in mine for a in i.alerts), key=lambda a: a["sent_at"], default=None)
+        cells = "".join(f"<td class=\"num\">{e(show_percent(Decimal(u['percent'])) if u['percent'] is not None else 'no data')}</td>"
+                        for u in ch["uptime"].values())
+        rows.append(f"<tr><td><a href=\"#{e(_anchor(ch))}\">{e(ch['check'])}</a><br><span class=\"muted\">"
+                    f"{e(ch['service'])} / {e(ch['env'] or '-')}</span></td>"
+                    f"<td><span class=\"state-{e(ch['state'])}\">{e(_state_word(ch['state']))}</span><br>"
+                    f"<span class=\"muted\">since {_ts_text(ch['since'])}</span></td>{cells}"
+                    f"<td class=\"num\">{e(_ms(ch['p95_ms']['now']))}</td>"
+                    f"<td class=\"num\">{len(mine)}{' (' + str(sum(i.end is None for i in mine)) + ' open)' if any(i.end is None for i in mine) else ''}</td>"
+                    f"<td>{_alert_text(latest) if latest else '<span class=muted>none</span>'}</td></tr>")
+    return (f"<section id=\"summary\" class=\"summary\"><h2>Summary</h2><p>{line}</p>"
+            f"<table>{head}{''.join(rows)}</table></section>")
+
+
+def _alert_text(a: dict[str, Any]) -> str:
+    """`2026-11-30 02:47:09 UTC FIRING -> webhook receiver "notify-url": delivered (1 attempt)`."""
+    e = html.escape
+    state = "REMINDER" if a.get("reminder") else str(a.get("state", "")).upper()
+    to = f"{e(a.get('kind') or 'a')} receiver \"{e(str(a.get('receiver')))}\""
+    tries = a.get("attempts")
+    tried = f" ({tries} attempt{'s' if tries != 1 else ''})" if isinstance(tries, int) else ""
+    result = (f"delivered{tried}" if a.get("ok")
+              else f"<span class=\"bad\">NOT delivered{tried}</span>{': ' + e(str(a['error'])[:160]) if a.get('error') else ''}")
+    when = _ts_text(a.get("sent_at"))
+    return f"{when} {e(state)} → {to}: {result}"
 
 
 def _anchor(ch: dict[str, Any]) -> str:
@@ -196,19 +280,30 @@ def _colour(run: Any) -> str:
 
 
 def _timeline(runs: Sequence[Any]) -> str:
+    """One cell per run across the page's width, the first and last run's time under it."""
     if not runs:
         return "<p class=\"muted\">No runs in this window.</p>"
-    cell, gap = 8, 1
-    width = len(runs) * (cell + gap)
+    step = CHART_W / len(runs)
+    gap = 1.0 if step >= 4 else 0.0
     rects = []
     for i, run in enumerate(runs):
         title = (f"{run.started_at.isoformat(timespec='seconds')} @ {run.location}: {run.outcome}"
                  f"{' [' + run.reason + ']' if run.reason else ''}{' (maintenance)' if run.maintenance else ''}"
                  f"{': ' + run.message if run.message else ''}")
-        rects.append(f"<rect x=\"{i * (cell + gap)}\" y=\"0\" width=\"{cell}\" height=\"18\" fill=\"{_colour(run)}\">"
-                     f"<title>{html.escape(title[:300])}</title></rect>")
-    return (f"<svg role=\"img\" aria-label=\"outcome timeline\" width=\"{width}\" height=\"18\" "
-            f"viewBox=\"0 0 {width} 18\" xmlns=\"http://www.w3.org/2000/svg\">{''.join(rects)}</svg>")
+        rects.append(f"<rect x=\"{i * step:.2f}\" y=\"0\" width=\"{max(step - gap, 0.5):.2f}\" height=\"26\" "
+                     f"fill=\"{_colour(run)}\"><title>{html.escape(title[:300])}</title></rect>")
+    return (f"<svg class=\"wide\" role=\"img\" aria-label=\"outcome timeline\" viewBox=\"0 0 {CHART_W} 44\" "
+            f"xmlns=\"http://www.w3.org/2000/svg\">{''.join(rects)}{_time_labels(runs, 0, CHART_W, 40)}</svg>")
+
+
+def _time_labels(runs: Sequence[Any], left: float, right: float, y: float) -> str:
+    """The first and last run's time at the ends of an axis (SVG text, 12 units)."""
+    first, last = runs[0].started_at, runs[-1].started_at
+    fmt = "%Y-%m-%d %H:%M UTC"
+    start = html.escape(first.astimezone(timezone.utc).strftime(fmt))
+    end = html.escape(last.astimezone(timezone.utc).strftime(fmt))
+    return (f"<text x=\"{left}\" y=\"{y}\" font-size=\"12\" fill=\"#555\">{start}</text>"
+            f"<text x=\"{right}\" y=\"{y}\" font-size=\"12\" fill=\"#555\" text-anchor=\"end\">{end}</text>")
 
 
 def _budget(runs: Sequence[Any]) -> float | None:
@@ -222,34 +317,44 @@ def _budget(runs: Sequence[Any]) -> float | None:
 
 
 def _latency_chart(runs: Sequence[Any]) -> str:
-    values = [(i, r.latency_ms) for i, r in enumerate(runs) if r.latency_ms is not None]
-    if not values:
+    """The latency per run against its start time (a time axis from the first to the last run, with
+    both times and the middle one labelled), 0 and the highest value on the y axis, the budget dashed."""
+    timed = [r for r in runs if r.latency_ms is not None]
+    if not timed:
         return "<p class=\"muted\">No latency recorded.</p>"
     budget = _budget(runs)
-    width, height, pad = 720, 140, 36
-    top = max([v for _, v in values] + ([budget] if budget is not None else [])) * 1.1 or 1.0
-    n = max(1, len(runs) - 1)
+    width, height, pad, bottom = CHART_W, 170, 56, 40
+    top = max([r.latency_ms for r in timed] + ([budget] if budget is not None else [])) * 1.1 or 1.0
+    t0, t1 = runs[0].started_at, runs[-1].started_at
+    span = max((t1 - t0).total_seconds(), 1.0)
 
-    def x(i: int) -> float:
-        return pad + (width - pad - 8) * i / n
+    def x(at: datetime) -> float:
+        return pad + (width - pad - 8) * (at - t0).total_seconds() / span
 
     def y(v: float) -> float:
-        return height - 20 - (height - 30) * v / top
+        return height - bottom - (height - bottom - 10) * v / top
 
-    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in values)
-    out = [f"<svg role=\"img\" aria-label=\"latency per run\" width=\"{width}\" height=\"{height}\" "
-           f"viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
-           f"<line x1=\"{pad}\" y1=\"{height - 20}\" x2=\"{width - 8}\" y2=\"{height - 20}\" stroke=\"#999\"/>",
-           f"<text x=\"2\" y=\"{y(top / 1.1) + 4:.1f}\" font-size=\"10\">{top / 1.1:.0f} ms</text>",
-           f"<text x=\"2\" y=\"{height - 16}\" font-size=\"10\">0</text>",
-           f"<polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"1.5\" points=\"{points}\"/>"]
+    points = " ".join(f"{x(r.started_at):.1f},{y(r.latency_ms):.1f}" for r in timed)
+    axis = height - bottom
+    middle = t0 + (t1 - t0) / 2
+    out = [f"<svg class=\"wide\" role=\"img\" aria-label=\"latency per run\" viewBox=\"0 0 {width} {height}\" "
+           f"xmlns=\"http://www.w3.org/2000/svg\">",
+           f"<line x1=\"{pad}\" y1=\"{axis}\" x2=\"{width - 8}\" y2=\"{axis}\" stroke=\"#999\"/>",
+           f"<line x1=\"{pad}\" y1=\"10\" x2=\"{pad}\" y2=\"{axis}\" stroke=\"#ccc\"/>",
+           f"<text x=\"{pad - 4}\" y=\"{y(top / 1.1) + 4:.1f}\" font-size=\"12\" text-anchor=\"end\">{top / 1.1:.0f} ms</text>",
+           f"<text x=\"{pad - 4}\" y=\"{axis + 4}\" font-size=\"12\" text-anchor=\"end\">0</text>"]
+    for at, anchor in ((t0, "start"), (middle, "middle"), (t1, "end")):
+        out.append(f"<line x1=\"{x(at):.1f}\" y1=\"{axis}\" x2=\"{x(at):.1f}\" y2=\"{axis + 5}\" stroke=\"#999\"/>"
+                   f"<text x=\"{x(at):.1f}\" y=\"{axis + 18}\" font-size=\"12\" fill=\"#555\" text-anchor=\"{anchor}\">"
+                   f"{html.escape(at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</text>")
+    out.append(f"<polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"1.5\" points=\"{points}\"/>")
     if budget is not None:
         out.append(f"<line x1=\"{pad}\" y1=\"{y(budget):.1f}\" x2=\"{width - 8}\" y2=\"{y(budget):.1f}\" "
                    f"stroke=\"#c62828\" stroke-dasharray=\"4 3\"/>")
-        out.append(f"<text x=\"{width - 120}\" y=\"{y(budget) - 3:.1f}\" font-size=\"10\" fill=\"#c62828\">"
-                   f"budget {budget:g} ms</text>")
-    out.append(f"<text x=\"{pad}\" y=\"{height - 4}\" font-size=\"10\" fill=\"#666\">latency per run (sampled p95, "
-               f"else elapsed), oldest left</text></svg>")
+        out.append(f"<text x=\"{width - 8}\" y=\"{y(budget) - 3:.1f}\" font-size=\"12\" fill=\"#c62828\" "
+                   f"text-anchor=\"end\">budget {budget:g} ms</text>")
+    out.append(f"<text x=\"{pad}\" y=\"{height - 4}\" font-size=\"12\" fill=\"#666\">latency per run (sampled p95, "
+               f"else elapsed) against the run's start time</text></svg>")
     return "".join(out)
 
 
@@ -296,11 +401,15 @@ def _incident_table(incidents: Sequence[Incident], now: datetime) -> str:
     for i in incidents:
         link = (f"<a href=\"{e(i.runbook_link)}\">{e(i.runbook_section or i.runbook_link)}</a>"
                 if i.runbook_link else e(i.runbook_section or "(no runbook section)"))
+        end = _ts(i.end) if i.end else "<span class=\"open\">open</span>"
+        alerts = ("<ul class=\"alerts\">" + "".join(f"<li>{_alert_text(a)}</li>" for a in i.alerts) + "</ul>"
+                  if i.alerts else "<span class=\"muted\">no alert sent</span>")
         rows.append(
             f"<tr><td>{e(i.check_id)}<br><span class=\"muted\">{e(i.service)} / {e(i.env or '-')} @ {e(i.location)}</span></td>"
-            f"<td>{e(i.start.isoformat(timespec='seconds'))}</td><td>{e(i.end.isoformat(timespec='seconds')) if i.end else '<b>open</b>'}</td>"
+            f"<td>{_ts(i.start)}<br>{end}</td>"
             f"<td class=\"num\">{e(format_seconds(i.duration_s(now)))}</td><td class=\"num\">{e(format_seconds(i.time_to_detect_s))}"
             f"<br><span class=\"muted\">{e(i.detected_by)}</span></td><td class=\"num\">{e(format_seconds(i.time_to_recover_s))}</td>"
-            f"<td>{e(i.reason or '-')}<br><span class=\"muted\">{e((i.message or '')[:160])}</span></td><td>{link}</td></tr>")
-    return ("<table><tr><th>check</th><th>start</th><th>end</th><th>duration</th><th>time to detect</th>"
-            "<th>time to recover</th><th>reason</th><th>runbook</th></tr>" + "".join(rows) + "</table>")
+            f"<td>{e(i.reason or '-')}<br><span class=\"muted\">{e((i.message or '')[:160])}</span></td>"
+            f"<td>{alerts}</td><td>{link}</td></tr>")
+    return ("<table><tr><th>check</th><th>start / end</th><th>duration</th><th>time to detect</th>"
+            "<th>time to recover</th><th>reason</th><th>alerts</th><th>runbook</th></tr>" + "".join(rows) + "</table>")

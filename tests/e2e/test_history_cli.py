@@ -154,3 +154,44 @@ def test_the_trend_page_is_self_contained_and_renders_timelines_charts_burn_rate
     assert '<a href="RUNBOOK.md#api-not-responding">API Not Responding</a>' in incidents
     size = shot.screenshot(CHROMIUM, page, tmp_path / "trend.png", 1300, 1800)
     assert size > 10_000
+
+
+def test_the_trend_page_leads_with_a_summary_and_the_incidents_with_their_alerts_and_labels_its_time_axes(filled, tmp_path):
+    folder = tmp_path / "alerts"
+    shutil.copytree(filled, folder)
+    store = open_store(str(folder / "history.db"))
+    try:
+        from opscheck.history.trend import collect_incidents
+
+        _, found = collect_incidents(store, service="svc", env="prod")
+        (incident,) = [i for i in found if i.check_id == "smoke::health"]
+        for receiver, kind, state, ok, at in (("notify-url", "webhook", "firing", True, incident.start),
+                                              ("oncall", "slack", "firing", False, incident.start),
+                                              ("notify-url", "webhook", "resolved", True, incident.end)):
+            store.record_delivery(service="svc", env="prod", check_id="smoke::health", receiver=receiver, state=state,
+                                  attempts=1 if ok else 2, ok=ok, error=None if ok else "status 500", run_id=None,
+                                  location="eu", sent_at=at + timedelta(seconds=20),
+                                  detail={"kind": kind, "reminder": False, "refresh": False})
+    finally:
+        store.close()
+    page = folder / "trend.html"
+    out = opscheck("--html", str(page), cwd=folder)
+    assert out.returncode == 0, out.stderr
+    source = page.read_text()
+    # What needs attention first: the summary, then the incidents, then the per-check cards.
+    assert source.index('id="summary"') < source.index('id="incidents"') < source.index('id="checks"')
+    incidents = source.split('id="incidents"', 1)[1].split('id="checks"', 1)[0]
+    assert 'FIRING → webhook receiver "notify-url": delivered (1 attempt)' in incidents
+    assert 'FIRING → slack receiver "oncall": <span class="bad">NOT delivered (2 attempts)</span>: status 500' in incidents
+    assert 'RESOLVED → webhook receiver "notify-url": delivered' in incidents
+    assert "1 not delivered" in source.split('id="incidents"', 1)[0]
+    # Timestamps never wrap mid-date; both charts label the ends of their time axis.
+    assert re.search(r'<span class="ts">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</span>', incidents)
+    assert ".num,.ts{white-space:nowrap" in source
+    card = source.split('id="check-svc-prod-smoke--health"', 1)[1]
+    first = re.findall(r">(\d{4}-\d\d-\d\d \d\d:\d\d UTC)</text>", card.split('aria-label="latency per run"', 1)[1])
+    assert len(first) == 3 and first[0] < first[1] < first[2]  # start, middle, end
+    json_incident = next(i for i in json.loads(opscheck("incidents", "--json", cwd=folder).stdout)["incidents"]
+                         if i["check"] == "smoke::health")
+    assert [(a["state"], a["receiver"], a["ok"]) for a in json_incident["alerts"]] == [
+        ("firing", "notify-url", True), ("firing", "oncall", False), ("resolved", "notify-url", True)]

@@ -148,3 +148,28 @@ def test_the_default_run_key_puts_two_starts_of_one_slot_under_one_key_and_the_n
     keys = [default_run_key("svc", "prod", "eu-west", slot_of(t, 900)) for t in (first, retry, later)]
     assert keys[0] == keys[1] == "svc/prod/eu-west/2026-11-30T03:00:00Z" and keys[2].endswith("T03:15:00Z")
     assert default_run_key("svc", None, "eu", slot_of(first, 300)) == "svc/-/eu/2026-11-30T03:00:00Z"
+
+
+@dataclass
+class Sent:
+    state: str
+    ok: bool
+    sent_at: datetime
+    receiver: str = "notify-url"
+    attempts: int = 1
+    error: str | None = None
+    detail: dict | None = None
+
+
+def test_an_incident_keeps_its_own_alerts_firing_from_its_start_and_resolved_after_its_end():
+    t = [END + timedelta(minutes=10 * i) for i in range(8)]
+    runs = [Row(1, t[0], "eu", "passed"), Row(2, t[1], "eu", "failed", "status"), Row(3, t[2], "eu", "passed"),
+            Row(4, t[4], "eu", "failed", "status"), Row(5, t[5], "eu", "passed")]
+    sent = [Sent("firing", True, t[1] + timedelta(seconds=5), detail={"kind": "webhook"}),
+            Sent("resolved", False, t[2] + timedelta(seconds=5), error="status 500", attempts=2),
+            Sent("test", True, t[3]), Sent("firing", True, t[4] + timedelta(seconds=5))]
+    first, second = derive("svc", "prod", runs, sent)
+    assert [(a["state"], a["ok"], a["kind"]) for a in first.alerts] == [("firing", True, "webhook"), ("resolved", False, None)]
+    assert first.alerts[1]["error"] == "status 500" and first.alerts[1]["attempts"] == 2
+    assert [a["state"] for a in second.alerts] == ["firing"]  # neither the first's alerts nor the test alert
+    assert first.to_dict(t[7])["alerts"][0]["receiver"] == "notify-url"
