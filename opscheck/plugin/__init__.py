@@ -783,6 +783,16 @@ def _settle_results(session: pytest.Session, state: RunState, status: int) -> No
                 state.mark_error(state.result_for(item.nodeid, case), "not run: the run stopped on an internal error before this check")
 
 
+def _why_none(config: pytest.Config, state: RunState) -> str:
+    """Why a run selected no checks: the user's -k/-m deselected them all, or the profile has none."""
+    defined = len(state.profile.all_cases())
+    chosen = [f'{flag} "{value}"' for flag, value in (("-k", getattr(config.option, "keyword", "")),
+                                                       ("-m", getattr(config.option, "markexpr", ""))) if value]
+    if defined and chosen:
+        return f"{' and '.join(chosen)} selects none of the profile's {defined} checks"
+    return "the profile defines no checks for the collected families"
+
+
 @pytest.hookimpl(trylast=True)  # the runbook summary is the last thing printed, after pytest-benchmark's table
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
@@ -795,7 +805,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if state.exit_code == pytest.ExitCode.INTERNAL_ERROR:
             terminalreporter.write_line("opscheck: no checks ran: the run stopped on an internal error (exit 3)", red=True)
         else:
-            terminalreporter.write_line("opscheck: no checks ran: the profile defines none for the collected families (exit 5)", red=True)
+            terminalreporter.write_line(f"opscheck: no checks ran: {_why_none(config, state)} (exit {state.exit_code if state.exit_code is not None else 5})", red=True)
         return
     terminal = _terminal_sink(state)
     try:

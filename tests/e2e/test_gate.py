@@ -395,3 +395,10 @@ def test_two_slo_checks_on_two_xdist_workers_never_sample_at_the_same_time(tmp_p
     assert len(a) >= 20 and len(b) >= 20, gate.stdout[-3000:]
     # One worker each (two items, two workers), yet one check's samples all come before the other's.
     assert max(a) < min(b) or max(b) < min(a), (min(a), max(a), min(b), max(b))
+
+
+def test_a_run_whose_k_selects_nothing_says_so_instead_of_blaming_the_profile(run_checks, service):
+    run = run_checks("--base-url", service().base_url, "-k", "nosuchcheck")
+    assert run.ret == 5, run.output
+    assert 'opscheck: no checks ran: -k "nosuchcheck" selects none of the profile\'s' in run.output, run.output
+    assert "the profile defines no checks" not in run.output
