@@ -25,9 +25,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from opscheck.measure import early
+    # Imported only to switch it off: a pytest session without opscheck checks must not pay for
+    # the measuring modules (tests/e2e/test_plugin.py holds the list of what every session imports).
+    if config.getoption("opscheck_no_early_stop", False):
+        from opscheck.measure import early
 
-    early.ENABLED = not config.getoption("opscheck_no_early_stop", False)
+        early.ENABLED = False
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
