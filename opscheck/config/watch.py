@@ -14,20 +14,11 @@ Every field is optional. `load_watch` returns a `WatchSettings`; the CLI options
 
 from __future__ import annotations
 
-import re
+import importlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
-# The units of every duration in the profile (measure.bands.parse_duration reads the same table;
-# config sits below measure, so the table is repeated here and a unit test keeps the two in step).
-UNITS: dict[str, int] = {
-    "d": 86400, "day": 86400, "days": 86400,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-}  # fmt: skip
-_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*")
-_NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*")
 HINT = "expected e.g. 30s, 15m, 1h30m or a number of seconds"
 
 # A watch longer than a day is a monitoring system's job, not a deploy gate's; the bound also keeps
@@ -43,29 +34,25 @@ DEFAULT_FAIL_AFTER = 1
 
 
 def parse_seconds(value: str | int | float) -> float:
-    """Seconds (> 0) from "30s", "15m", "1h30m", "2d", "1.5s" or a bare number of seconds.
+    """Seconds (> 0) from "30s", "15m", "1h30m", "2d", "1.5s" or a bare number of seconds: the
+    profile's duration syntax, read by the one parser every duration uses (measure.bands.parse_duration).
 
-    Raises ValueError with the cause (never repeating more of the value than its unit) for text
-    that is not a duration, a zero or negative one, or one that is not finite.
+    Raises ValueError with the cause for text that is not a duration, a zero or negative one, or one
+    that is not finite.
     """
     if isinstance(value, bool):
         raise ValueError(f"not a duration ({HINT})")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        if _NUMBER.fullmatch(text):
-            seconds = float(text)
-        else:
-            pos, seconds = 0, 0.0
-            while text and pos < len(text) and (m := _PART.match(text, pos)):
-                if m.group(2) not in UNITS:
-                    raise ValueError(f"not a duration: unknown unit {m.group(2)[:10]!r} ({HINT})")
-                seconds += float(m.group(1)) * UNITS[m.group(2)]
-                pos = m.end()
-            if not text or pos != len(text):
-                raise ValueError(f"not a duration ({HINT})")
-    if not seconds == seconds or seconds in (float("inf"), float("-inf")):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite duration")
+    # Late binding, as config/profile.py does for the families: the parser lives in measure, which
+    # sits above config.
+    bands = importlib.import_module("opscheck.measure.bands")
+    try:
+        seconds = float(bands.parse_duration(value))
+    except ValueError as exc:
+        cause = str(exc)
+        raise ValueError(cause if cause.startswith("not a duration") else f"not a duration: {cause}") from None
+    if not math.isfinite(seconds):
         raise ValueError("not a finite duration")
     if seconds <= 0:
         raise ValueError("must be longer than 0 s")

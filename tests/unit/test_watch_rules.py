@@ -38,7 +38,7 @@ def test_watch_durations_read_as_every_profile_duration_does(text, seconds):
 @pytest.mark.parametrize(("text", "cause"), [
     ("5x", "unknown unit 'x'"), ("0", "must be longer than 0 s"), ("0s", "must be longer than 0 s"),
     ("", "not a duration"), ("-5s", "not a duration"), ("15", None), ("m", "not a duration"),
-    (True, "not a duration"), ("1e999", "not a duration"), (float("inf"), "not a finite duration"),
+    (True, "not a duration"), ("1e999", "not a finite duration"), (float("inf"), "not a finite duration"),
 ])
 def test_a_bad_duration_says_why(text, cause):
     if cause is None:
@@ -292,7 +292,7 @@ def test_the_watch_section_is_read_into_its_typed_form(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("section", "problem"), [
-    ("{window: 5x}", "opscheck.yaml:4: watch.window: not a duration: unknown unit 'x'"),
+    ("{window: 5x}", "opscheck.yaml:4: watch.window: not a duration: '5x': unknown unit 'x'"),
     ("{interval: 0.5}", "opscheck.yaml:4: watch.interval: must be at least 1 s"),
     ("{window: 1m, interval: 2m}", "opscheck.yaml:4: watch.interval: the interval is longer than the window"),
     ("{window: 2d}", "opscheck.yaml:4: watch.window: must be at most 24 h"),
