@@ -310,7 +310,7 @@ def test_fail_after_2_tolerates_one_failed_round_and_the_watch_passes_its_whole_
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--watch", "0"), "opscheck run: --watch: must be longer than 0 s"),
-    (("--watch", "15m", "--interval", "5x"), "opscheck run: --interval: not a duration: unknown unit 'x'"),
+    (("--watch", "15m", "--interval", "5x"), "opscheck run: --interval: not a duration: '5x': unknown unit 'x'"),
     (("--watch", "15m", "--interval", "0.5s"), "opscheck run: --interval: must be at least 1 s"),
     (("--watch", "10s", "--interval", "30s"), "opscheck run: --interval: the interval is longer than the window"),
     (("--watch", "15m", "--fail-after", "0"), "opscheck run: --fail-after: must be a whole number of rounds, 1 or more"),
@@ -341,7 +341,7 @@ def test_a_watch_without_a_profile_or_with_a_broken_one_ends_before_any_round_wi
     assert missing.returncode == 4 and missing.stderr.startswith("opscheck run: --watch: no profile: no opscheck.yaml here")
     (tmp_path / "opscheck.yaml").write_text("service: s\nsmoke: [{name: a, path: /}]\nwatch: {interval: 5x}\n")
     broken = run()
-    assert broken.returncode == 4 and "opscheck.yaml:3: watch.interval: not a duration: unknown unit 'x'" in broken.stderr
+    assert broken.returncode == 4 and "opscheck.yaml:3: watch.interval: not a duration: '5x': unknown unit 'x'" in broken.stderr
     assert "Traceback" not in missing.stderr + broken.stderr and not (tmp_path / "reports").exists()
 
 
