@@ -50,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError("--notify/--metrics-file/--pushgateway need a run with a target: "
                                     "pass --env NAME or --base-url URL")
         return
+    extras = state.profile.extras
+    if not (notify_url or metrics_file or pushgateway or extras.get("notify") or extras.get("maintenance")):
+        return  # nothing asked of this module: a plain run pays no import for it
     from opscheck.config.notify import NotifyConfig, check_url, for_url, url_secrets
 
     for option, url in (("--notify", notify_url), ("--pushgateway", pushgateway)):
