@@ -35,12 +35,15 @@ GiB = 1 << 30
 PEAK_RSS_LIMIT = 150 * MiB
 RUN_LIMIT_S = 60  # a run still going after this is a hang: killed, and the test fails
 
-# The child reports its own peak (getrusage is exact; polling can miss a short spike).
+# The child reports its own peak (polling can miss a short spike). VmHWM, not getrusage's
+# ru_maxrss: Linux carries the forking process's peak across exec into ru_maxrss, so a child of a
+# big pytest process would report its parent's size; VmHWM belongs to the child's own memory map.
 _CHILD = """\
-import resource, sys
+import sys
 from opscheck.cli import main
 code = main(sys.argv[1:])
-sys.stderr.write("\\npeak-rss-kib %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+sys.stderr.write("\\npeak-rss-kib %s\\n" % (hwm[0] if hwm else "0"))
 sys.exit(code)
 """
 
