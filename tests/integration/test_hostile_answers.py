@@ -3,7 +3,7 @@ within its memory and its bounds, and says what happened.
 
 Against real loopback servers (tests/hostile.py). The end-to-end cases run `opscheck run` in a
 subprocess and assert the outcome and reason, the check's duration against its bound (an upper
-bound only), the run's peak RSS (polled with psutil, and the child's own ru_maxrss), and that no
+bound only), the run's peak RSS (polled with psutil, and the child's own VmHWM), and that no
 traceback was printed.
 """
 
