@@ -44,9 +44,14 @@ def test_healthy_service_meets_every_budget(service, run_checks):
     assert "&lt;svg" in html and "p95 budget" in html  # inline SVG (escaped inside pytest-html's data blob)
 
 
+# Under `slow` every answer takes ~1.2 s, and these runs sample in full (--no-early-stop): the same
+# checks with fewer closed-loop requests and benchmark rounds keep the suite's time down.
+SHORT_PROFILE = PROFILE.replace("requests: 40, concurrency: 4", "requests: 8, concurrency: 4").replace("rounds: 20", "rounds: 5")
+
+
 def test_slow_fault_breaks_latency_budgets(service, run_checks):
     # Sampled in full: these are the full sample's messages (early verdicts: tests/e2e/test_early_verdicts.py).
-    run = run_checks("--base-url", service("slow").base_url, "--no-early-stop", profile=PROFILE, runbook=RUNBOOK)
+    run = run_checks("--base-url", service("slow").base_url, "--no-early-stop", profile=SHORT_PROFILE, runbook=RUNBOOK)
     for check_id in ("slo::open", "slo::closed", "benchmark::items", "metrics::p95"):
         check = run.check(check_id)
         assert (check["outcome"], check["reason"]) == ("failed", "latency"), check
@@ -85,11 +90,11 @@ def test_benchmark_thresholds_come_from_the_environment(service, run_checks, mon
 
 
 def test_baseline_regression_fails_the_benchmark(service, run_checks, pytester):
-    healthy = run_checks("--base-url", service().base_url, profile=PROFILE, runbook=RUNBOOK)
+    healthy = run_checks("--base-url", service().base_url, "-k", "benchmark", profile=SHORT_PROFILE, runbook=RUNBOOK)
     baseline = pytester.path / "baseline.json"
     baseline.write_text(healthy.results_text)
     slow = run_checks("--base-url", service("slow").base_url, "--baseline", str(baseline), "--no-early-stop",
-                      "-k", "benchmark", profile=PROFILE,
+                      "-k", "benchmark", profile=SHORT_PROFILE,
                       runbook=RUNBOOK)
     assert "regressed" in slow.check("benchmark::items")["message"]
 
