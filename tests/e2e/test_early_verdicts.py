@@ -124,18 +124,14 @@ def _live_requests(base_url: str) -> int:
     return sum(int(r["count"]) for r in doc.get("requests", []) if r["route"] == "/health/live")
 
 
-def test_a_check_sampled_on_a_starved_runner_reports_runner_not_latency(service, tmp_path):
-    """CPU hogs share the sampler's one CPU, from the moment its sample begins, and the run is niced
-    below them; the service runs on another CPU. The latencies measured are over the 20 ms budget
-    because opscheck itself waited for the CPU, not because the service was slow."""
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs two CPUs to put the service on one and the sampler with the hogs on the other")
+def _starved_sample(svc, tmp_path):
+    """One SLO sample with CPU hogs beside it, from the moment it begins: (its results.json record, exit code)."""
     import json
 
     from opscheck.cli import checks_dir
 
     cpus = sorted(os.sched_getaffinity(0))
-    svc = service()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "opscheck.yaml").write_text(STARVED_PROFILE)
     (tmp_path / "RUNBOOK.md").write_text(RUNBOOK)
     report_dir, go = tmp_path / "reports", tmp_path / "go"
@@ -175,7 +171,26 @@ def test_a_check_sampled_on_a_starved_runner_reports_runner_not_latency(service,
         os.sched_setaffinity(svc.process.pid, theirs)
     checks = json.loads((report_dir / "results.json").read_text())["checks"]
     (check,) = [c for c in checks if c["id"] == "slo::live"]
+    return check, code
+
+
+def test_a_check_sampled_on_a_starved_runner_reports_runner_not_latency(service, tmp_path):
+    """CPU hogs share the sampler's one CPU, from the moment its sample begins, and the run is niced
+    below them; the service runs on another CPU. The latencies measured are over the 20 ms budget
+    because opscheck itself waited for the CPU, not because the service was slow.
+
+    How hard the hogs bite depends on the kernel's scheduler: a sample they did not slow past its
+    budget passes (a busy runner only adds latency) and shows nothing about the verdict, so the
+    scenario is tried again, at most three times. A `latency` verdict fails at once."""
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to put the service on one and the sampler with the hogs on the other")
+    svc = service()
+    for attempt in range(3):
+        check, code = _starved_sample(svc, tmp_path / f"attempt{attempt}")
+        if check["outcome"] != "passed":
+            break
     runner = check["measurements"]["runner"]
+    assert check["outcome"] != "passed", f"three starved samples stayed within budget: the hogs never bit ({runner})"
     assert runner["overloaded"] is True, runner
     assert (check["outcome"], check["reason"]) == ("failed", "runner"), (check["message"], runner)
     assert "but the runner was overloaded (" in check["message"] and "not judged" in check["message"]
