@@ -148,13 +148,13 @@ def _drill(args: argparse.Namespace, extra: list[str]) -> int:
     except OSError as exc:
         _err("drill", f"--report-dir: cannot create {report_dir}: {exc.strerror or exc}")
         return USAGE_ERROR
-    from opscheck.cli import _unused_plugins, checks_dir
+    from opscheck.cli import _terminal_defaults, _unused_plugins, checks_dir
     from opscheck.drill.session import run_drill_session
 
     selection = _smoke_selection()
     folder = str(checks_dir())
     base = [sys.executable, "-m", "pytest", folder, f"--rootdir={folder}", "-p", "no:cacheprovider",
-            *_unused_plugins([*selection, *extra])]
+            *_unused_plugins([*selection, *extra]), *_terminal_defaults(extra)]
     return run_drill_session(profile, spec, env, manifest, Path(args.manifest), report_dir, data_dir=args.data_dir,
                              restore_started=restore_started, history=args.history, pytest_args=extra, pytest_base=base,
                              selection=selection)

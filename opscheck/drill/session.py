@@ -124,8 +124,48 @@ def run_drill_session(profile: Profile, spec: RestoreSpec, env: Environment, man
     if history:
         stored = record_history(history, profile, env, final, results)
         drill.say(stored)
+    _ci_summary(final, report_dir, code)
     _summary(drill, final, report_dir, html_note, code)
     return code
+
+
+def _ci_summary(record: dict[str, Any], report_dir: Path, code: int) -> None:
+    """summary.md leads with the drill's verdict and findings, then the smoke run's own summary;
+    appended to $GITHUB_STEP_SUMMARY when set, and each finding is a workflow annotation under
+    GITHUB_ACTIONS=true. The smoke run's own summary.md alone would say PASS for a failed drill."""
+    findings = list(record.get("findings") or [])
+    passed = record.get("outcome") == "passed" and code == 0
+    lines = [f"## {'✅' if passed else '❌'} opscheck drill: {'PASS' if passed else 'FAIL'} "
+             f"({len(findings)} finding{'s' if len(findings) != 1 else ''}; exit code {code})", ""]
+    lines += [f"- {_md_cell(f)}" for f in findings]
+    for r in (record.get("rto") or []) + (record.get("rpo") or []):
+        lines.append(f"- {_md_cell(r.get('message', ''))}")
+    lines.append("")
+    smoke = report_dir / "summary.md"
+    try:
+        previous = smoke.read_text(encoding="utf-8") if smoke.exists() else ""
+    except OSError:
+        previous = ""
+    if previous and not previous.startswith("## ✅ opscheck drill") and not previous.startswith("## ❌ opscheck drill"):
+        # Its headings go two levels down, under the drill's.
+        lines += ["### The smoke run", ""] + [f"##{line}" if line.startswith("#") else line for line in previous.splitlines()]
+    text = "\n".join(lines).rstrip() + "\n"
+    smoke.write_text(text, encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        except OSError as exc:
+            print(f"opscheck drill: cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror}", file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for finding in findings:
+            message = str(finding).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            print(f"::error title=opscheck drill finding::{message}", flush=True)
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("\n", " ")
 
 
 def _run_passthrough(command: list[str], timeout_s: float) -> Any:
@@ -135,7 +175,10 @@ def _run_passthrough(command: list[str], timeout_s: float) -> Any:
     from opscheck.drill.process import CommandResult, kill_tree
 
     start = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+    # The smoke run is one step of the drill: the job summary and the workflow annotations belong to
+    # the drill's verdict (_ci_summary), or a drill with findings would post the smoke run's PASS.
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS")}
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

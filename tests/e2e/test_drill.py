@@ -260,6 +260,24 @@ def test_a_manifest_older_than_max_backup_age_fails_the_drill(sqlite_lab: Lab, c
     assert 'data-verdict="PASS"' not in page and "Restore drill: <span" in page  # never PASS above a failed drill
 
 
+def test_a_failed_drill_posts_fail_to_the_job_summary_and_annotates_its_findings(sqlite_lab: Lab, capsys: Any) -> None:
+    # The smoke checks pass here; the backup is too old. The CI job summary is the drill's verdict,
+    # never the smoke run's PASS.
+    old = (datetime.now(timezone.utc) - timedelta(days=9)).isoformat()
+    _fresh_sqlite(sqlite_lab, capsys, "--backup-time", old)
+    step_summary = sqlite_lab.root / "step-summary.md"
+    step_summary.write_text("")
+    code, out = sqlite_lab.run("drill", "--manifest", "manifest.json", "--env", "staging", capsys=capsys,
+                               env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)})
+    assert code == 1, out
+    posted = step_summary.read_text()
+    assert posted.startswith("## ❌ opscheck drill: FAIL") and "backup-age:" in posted, posted
+    assert "✅" not in posted.split("### The smoke run")[0]
+    assert posted.count("opscheck drill: ") == 1  # once: the smoke run posts nothing of its own
+    assert (sqlite_lab.root / "reports" / "summary.md").read_text().startswith("## ❌ opscheck drill: FAIL")
+    assert "::error title=opscheck drill finding::backup-age:" in out
+
+
 # --- PostgreSQL: pg_dump -Fc is the backup, pg_restore into a fresh database the restore ------
 
 
