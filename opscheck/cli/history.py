@@ -217,9 +217,11 @@ def _prune(args: argparse.Namespace, url: str) -> int:
 
     seconds = _seconds("--older-than", args.older_than)
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=seconds)
-    counts = _open(url).prune(cutoff)
+    service, env = getattr(args, "service", None), getattr(args, "env", None)
+    counts = _open(url).prune(cutoff, service=service, env=env)
+    scope = "".join(f" of {name} {value!r}" for name, value in (("service", service), ("environment", env)) if value)
     print(f"opscheck history: pruned {counts['runs']} runs ({counts['checks']} check results) and "
-          f"{counts['deliveries']} deliveries older than {cutoff.isoformat(timespec='seconds')}")
+          f"{counts['deliveries']} deliveries{scope} older than {cutoff.isoformat(timespec='seconds')}")
     return 0
 
 

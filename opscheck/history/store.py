@@ -352,18 +352,25 @@ class HistoryStore:
 
         return self._retrying("logging a delivery", work, write=True)
 
-    def prune(self, older_than: datetime) -> dict[str, int]:
+    def prune(self, older_than: datetime, *, service: str | None = None, env: str | None = None) -> dict[str, int]:
         """Delete runs (with their checks) started before `older_than` and deliveries sent before
-        it, in one transaction. Returns {"runs": n, "checks": n, "deliveries": n}."""
+        it, in one transaction, only of `service` and `env` when given. Returns {"runs": n,
+        "checks": n, "deliveries": n}."""
 
         def work(conn: Any) -> dict[str, int]:
-            from sqlalchemy import delete, select, update
+            from sqlalchemy import and_, delete, select, update
 
-            old = select(S.runs.c.id).where(S.runs.c.started_at < older_than)
+            def scoped(table: Any, *conditions: Any) -> Any:
+                extra = [table.c.service == service] if service is not None else []
+                extra += [table.c.env == env] if env is not None else []
+                return and_(*conditions, *extra)
+
+            old_runs = scoped(S.runs, S.runs.c.started_at < older_than)
+            old = select(S.runs.c.id).where(old_runs)
             checks = conn.execute(delete(S.check_results).where(S.check_results.c.run_id.in_(old))).rowcount
             conn.execute(update(S.deliveries).where(S.deliveries.c.run_id.in_(old)).values(run_id=None))
-            n_runs = conn.execute(delete(S.runs).where(S.runs.c.started_at < older_than)).rowcount
-            n_del = conn.execute(delete(S.deliveries).where(S.deliveries.c.sent_at < older_than)).rowcount
+            n_runs = conn.execute(delete(S.runs).where(old_runs)).rowcount
+            n_del = conn.execute(delete(S.deliveries).where(scoped(S.deliveries, S.deliveries.c.sent_at < older_than))).rowcount
             return {"runs": int(n_runs), "checks": int(checks), "deliveries": int(n_del)}
 
         return self._retrying("pruning", work, write=True)

@@ -134,6 +134,21 @@ def test_prune_deletes_runs_older_than_the_retention_and_keeps_the_rest(filled, 
     assert len(open_store(str(copy)).runs()) == before - 1
 
 
+def test_prune_keeps_to_the_service_and_environment_it_is_given(filled, tmp_path):
+    copy = tmp_path / "history.db"
+    for suffix in ("", "-wal"):
+        if (filled / f"history.db{suffix}").exists():
+            shutil.copy(filled / f"history.db{suffix}", tmp_path / f"history.db{suffix}")
+    before = len(open_store(str(copy)).runs())
+    for scope in (["--service", "other-service"], ["--env", "staging"]):
+        out = opscheck("prune", "--older-than", "1s", *scope, "--history", str(copy), cwd=filled)
+        assert out.returncode == 0, out.stderr
+        assert "pruned 0 runs" in out.stdout, out.stdout  # every stored run is svc/prod: none of these
+    assert len(open_store(str(copy)).runs()) == before
+    out = opscheck("prune", "--older-than", "400d", "--service", "svc", "--env", "prod", "--history", str(copy), cwd=filled)
+    assert "pruned 1 runs" in out.stdout and "of service 'svc' of environment 'prod'" in out.stdout, out.stdout
+
+
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("OPSCHECK_REQUIRE_SERVERS") != "1", reason="no chromium on PATH")
 def test_the_trend_page_is_self_contained_and_renders_timelines_charts_burn_rates_and_linked_incidents(filled, tmp_path):
     assert CHROMIUM is not None, "chromium is required here (OPSCHECK_REQUIRE_SERVERS=1)"
