@@ -402,3 +402,20 @@ def test_a_run_whose_k_selects_nothing_says_so_instead_of_blaming_the_profile(ru
     assert run.ret == 5, run.output
     assert 'opscheck: no checks ran: -k "nosuchcheck" selects none of the profile\'s' in run.output, run.output
     assert "the profile defines no checks" not in run.output
+
+
+def test_a_profile_found_in_the_working_directory_gives_runbook_links_relative_to_it(service, tmp_path):
+    # As a CI step runs it: `opscheck run --mode gate` next to opscheck.yaml, no --profile. A link
+    # into the runner's absolute checkout path would open nowhere for the reader of the job summary.
+    (tmp_path / "RUNBOOK.md").write_text("# Runbook\n\n## API Not Responding\n\nRestart it.\n")
+    (tmp_path / "opscheck.yaml").write_text(
+        "service: s\nrunbook: RUNBOOK.md\nsmoke:\n  - {name: gone, path: /nope, runbook: 'API Not Responding'}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_BASE_URL", "PYTEST_ADDOPTS", "OPSCHECK_PROFILE",
+                                                            "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")}
+    done = subprocess.run([sys.executable, "-m", "opscheck", "run", "--mode", "gate", "--base-url", service().base_url,
+                           "--wait-ready", "0"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "RUNBOOK.md#api-not-responding" in summary and str(tmp_path) not in summary, summary
+    check = json.loads((tmp_path / "reports" / "results.json").read_text())["checks"][0]
+    assert check["runbook"]["link"] == "RUNBOOK.md#api-not-responding", check["runbook"]
