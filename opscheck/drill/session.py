@@ -133,13 +133,15 @@ def _ci_summary(record: dict[str, Any], report_dir: Path, code: int) -> None:
     """summary.md leads with the drill's verdict and findings, then the smoke run's own summary;
     appended to $GITHUB_STEP_SUMMARY when set, and each finding is a workflow annotation under
     GITHUB_ACTIONS=true. The smoke run's own summary.md alone would say PASS for a failed drill."""
+    from opscheck.report.summary import escape_annotation_data, markdown_cell
+
     findings = list(record.get("findings") or [])
     passed = record.get("outcome") == "passed" and code == 0
     lines = [f"## {'✅' if passed else '❌'} opscheck drill: {'PASS' if passed else 'FAIL'} "
              f"({len(findings)} finding{'s' if len(findings) != 1 else ''}; exit code {code})", ""]
-    lines += [f"- {_md_cell(f)}" for f in findings]
+    lines += [f"- {markdown_cell(f)}" for f in findings]
     for r in (record.get("rto") or []) + (record.get("rpo") or []):
-        lines.append(f"- {_md_cell(r.get('message', ''))}")
+        lines.append(f"- {markdown_cell(r.get('message', ''))}")
     lines.append("")
     smoke = report_dir / "summary.md"
     try:
@@ -160,12 +162,7 @@ def _ci_summary(record: dict[str, Any], report_dir: Path, code: int) -> None:
             print(f"opscheck drill: cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for finding in findings:
-            message = str(finding).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            print(f"::error title=opscheck drill finding::{message}", flush=True)
-
-
-def _md_cell(text: Any) -> str:
-    return str(text).replace("\n", " ")
+            print(f"::error title=opscheck drill finding::{escape_annotation_data(str(finding))}", flush=True)
 
 
 def _run_passthrough(command: list[str], timeout_s: float) -> Any:

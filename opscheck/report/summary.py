@@ -30,7 +30,7 @@ def verdict_of(run: RunInfo, records: list[CheckResult]) -> str:
     return f"PASS with {' and '.join(soft)} results" if soft else "PASS"
 
 
-def _cell(text: str | None) -> str:
+def markdown_cell(text: str | None) -> str:
     text = " ".join((text or "").split())
     if len(text) > MAX_CELL:
         text = text[:MAX_CELL - 1] + "…"
@@ -42,8 +42,8 @@ def _link(record: CheckResult) -> str:
         return "-"
     link = record.runbook.link
     if "://" in link:
-        return f"[{_cell(record.runbook.section)}]({link})"
-    return f"{_cell(record.runbook.section)} (`{_cell(link)}`)"
+        return f"[{markdown_cell(record.runbook.section)}]({link})"
+    return f"{markdown_cell(record.runbook.section)} (`{markdown_cell(link)}`)"
 
 
 def render_markdown(run: RunInfo, records: list[CheckResult]) -> str:
@@ -55,19 +55,19 @@ def render_markdown(run: RunInfo, records: list[CheckResult]) -> str:
     count_text = ", ".join(f"{n} {o}" for o, n in counts.items()) or "no checks"
     icon = {"PASS": "✅"}.get(verdict, "❌" if verdict == "FAIL" else "⚠️")
     lines = [f"## {icon} opscheck: {verdict}", "",
-             f"**{_cell(run.service)}**, environment `{_cell(run.environment)}`, `{_cell(run.base_url)}`: "
+             f"**{markdown_cell(run.service)}**, environment `{markdown_cell(run.environment)}`, `{markdown_cell(run.base_url)}`: "
              f"{count_text} of {len(records)} checks; exit code {run.exit_code}.", ""]
     for error in run.internal_errors:
-        lines += [f"> **Internal error:** {_cell(error)}", ""]
+        lines += [f"> **Internal error:** {markdown_cell(error)}", ""]
     if run.not_ready:
-        lines += [f"> **Not ready:** {_cell(run.not_ready)}", ""]
+        lines += [f"> **Not ready:** {markdown_cell(run.not_ready)}", ""]
     for origin, message in run.unreachable[:1]:
-        lines += [f"> **Target unreachable:** {_cell(origin)}: {_cell(message)}", ""]
+        lines += [f"> **Target unreachable:** {markdown_cell(origin)}: {markdown_cell(message)}", ""]
     failed = [r for r in records if r.outcome == "failed"]
     if failed:
         lines += ["### Failures", "", "| check | severity | reason | message | runbook |", "|---|---|---|---|---|"]
         for r in failed[:MAX_ROWS]:
-            lines.append(f"| `{r.id}` | {r.severity} | {r.reason or '-'} | {_cell(r.message)} | {_link(r)} |")
+            lines.append(f"| `{r.id}` | {r.severity} | {r.reason or '-'} | {markdown_cell(r.message)} | {_link(r)} |")
         if len(failed) > MAX_ROWS:
             lines.append(f"| … | | | {len(failed) - MAX_ROWS} more in results.json | |")
         lines.append("")
@@ -75,17 +75,17 @@ def render_markdown(run: RunInfo, records: list[CheckResult]) -> str:
     if soft:
         lines += ["### Degraded and flaky", "", "| check | outcome | reason | message | runbook |", "|---|---|---|---|---|"]
         for r in soft[:MAX_ROWS]:
-            lines.append(f"| `{r.id}` | {r.outcome} | {r.reason or '-'} | {_cell(r.message)} | {_link(r)} |")
+            lines.append(f"| `{r.id}` | {r.outcome} | {r.reason or '-'} | {markdown_cell(r.message)} | {_link(r)} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
-def _escape_data(text: str) -> str:
+def escape_annotation_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return escape_annotation_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def annotations(run: RunInfo, records: list[CheckResult], workspace: str | None = None) -> list[str]:
@@ -111,7 +111,7 @@ def annotations(run: RunInfo, records: list[CheckResult], workspace: str | None 
         message = r.message or r.outcome
         if r.runbook is not None:
             message += f"\nrunbook: {r.runbook.section} -> {r.runbook.link}"
-        out.append(f"::{level} {','.join(props)}::{_escape_data(message)}")
+        out.append(f"::{level} {','.join(props)}::{escape_annotation_data(message)}")
     return out
 
 
