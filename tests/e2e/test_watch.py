@@ -270,8 +270,8 @@ def test_a_round_that_overruns_its_interval_delays_the_next_and_rounds_never_ove
         assert after["offset_s"] >= before["offset_s"] + before["duration_s"]  # no overlap
         # The interval counts from the previous start, late or not: no round is squeezed in to catch up.
         assert after["offset_s"] >= before["offset_s"] + 2.0
-    # The late round delayed the next one, which started as soon as it ended (not at a later slot).
-    assert rounds[1]["offset_s"] < rounds[0]["offset_s"] + rounds[0]["duration_s"] + 2.0
+    # That a late round's successor starts as soon as it ends is the schedule's rule, shown without
+    # a clock in tests/unit/test_watch_rules.py: a wall-clock bound here would measure the runner.
     assert server.count == 3
 
 
