@@ -13,6 +13,7 @@ import pytest
 
 from opscheck.outcome import CheckDegraded, CheckFailed, Reason
 from opscheck.families.registry import BY_ARGNAME, FAMILIES, FAMILY_NAMES
+from opscheck.plugin import gcpolicy
 
 if TYPE_CHECKING:
     from opscheck.config.profile import Case, Profile
@@ -56,6 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-html read their output paths
 def pytest_configure(config: pytest.Config) -> None:
+    gcpolicy.run_configured()
     config.addinivalue_line("markers", f"{MARKER}(case): an opscheck check generated from the profile")
     config.addinivalue_line("markers", "mutating: writes to the target; runs only where the environment allows it")
     for name in FAMILY_NAMES:
@@ -102,9 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
                      worker=worker)
     config.stash[STATE_KEY] = state
     if target is not None:  # checks will run in this process
-        from opscheck.plugin.session import GcFreeze
+        from opscheck.plugin.gcpolicy import GcPolicy
 
-        config.pluginmanager.register(GcFreeze(), GcFreeze.name)
+        config.pluginmanager.register(GcPolicy(), GcPolicy.name)
     if target is None or worker:
         return
     given = config.getoption("base_url")
@@ -832,3 +834,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
+    gcpolicy.run_unconfigured()

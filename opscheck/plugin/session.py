@@ -7,7 +7,6 @@ builds each phase's record); the controller merges the records that arrive on th
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -127,39 +126,3 @@ class RunState:
         from opscheck.report.results import ResultsJsonSink
 
         return ResultsJsonSink(self.report_dir, self.redactor.text, self.sections).write(self.run_info(self.exit_code), list(self.results.values()))
-
-
-class GcFreeze:
-    """Keeps CPython's cyclic garbage collector off what a run of checks holds for its whole life.
-
-    Registered (controller and xdist workers) when checks will run. Every full collection walks
-    every tracked object, and a run holds more of them each check: the modules, the profile, the
-    collected items, then a record, its evidence and the report plugins' rows per check. At 1000
-    smoke checks the full collections cost about 0.4 s of CPU, most of them walking objects that
-    stay alive to the end anyway. `gc.freeze()` moves every object alive at that moment into the
-    permanent generation, which collections skip: after configure, after collection, and when the
-    session finishes (before the reports are written). Frozen objects are still freed by reference
-    counting; only a reference cycle among them waits for `gc.unfreeze()`, which pytest_unconfigure
-    calls, so an in-process run (pytester) hands every object back to the collector.
-    See https://docs.python.org/3/library/gc.html#gc.freeze
-    """
-
-    name = "opscheck-gc"
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        gc.freeze()  # imports, the profile, the plugins
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        gc.freeze()  # the collected items, their fixtures and marks
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        gc.freeze()  # every check's record and report rows, before the reports are built
-
-    # After pytest's own unconfigure collection, which then walks the unfrozen objects alone. Its
-    # cleanup collects once more after this: a cycle among the frozen objects is freed there, and
-    # an exception from its __del__ still reaches pytest's unraisable-exception warning.
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        gc.unfreeze()

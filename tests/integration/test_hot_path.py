@@ -146,3 +146,69 @@ def test_without_a_target_nothing_is_frozen(pytester, monkeypatch):
     result = pytester.runpytest_inprocess("test_plain.py", "-p", "probe_freeze", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
     assert json.loads((pytester.path / "frozen.json").read_text()) == [0]
+
+
+TWO_RUNS = '''
+import gc
+import json
+import sys
+import weakref
+
+import pytest
+
+args = sys.argv[1:]
+seen = {"threshold_before": gc.get_threshold()[0]}
+
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+
+class LeaveACycle:
+    """Made during the first run, unreachable at its end except through its own cycle."""
+
+    def pytest_runtest_call(self, item):
+        seen["threshold_during"] = gc.get_threshold()[0]
+        if "ref" not in seen:
+            seen["ref"] = weakref.ref(Cycle())
+
+
+class Probe:
+    def pytest_configure(self, config):
+        seen["cycle_alive_at_second_configure"] = seen["ref"]() is not None
+
+
+first = pytest.main([*args, "-p", "no:cacheprovider", "-q"], plugins=[LeaveACycle()])
+seen["frozen_after_first"] = gc.get_freeze_count()
+seen["threshold_after"] = gc.get_threshold()[0]
+second = pytest.main([*args, "-p", "no:cacheprovider", "-q"], plugins=[Probe()])
+seen.pop("ref")
+print(json.dumps({"exit": [int(first), int(second)], **seen}))
+'''
+
+
+def test_the_outermost_run_ends_frozen_and_a_second_run_in_the_process_frees_what_the_first_left(service, tmp_path):
+    # The outermost run leaves its objects frozen (pytest's closing full collections then walk only
+    # the rest; the process ends next). A program that calls pytest.main() again gets them back:
+    # the next run's configure unfreezes and collects before freezing anew, so a cycle from the
+    # first run is freed there and nothing piles up across runs. The young-generation threshold is
+    # raised only while a run lasts.
+    import subprocess
+    import sys
+
+    from opscheck.cli import checks_dir
+
+    profile = tmp_path / "opscheck.yaml"
+    profile.write_text("service: frozen\nsmoke:\n  - {name: health, path: /health}\n")
+    (tmp_path / "two_runs.py").write_text(TWO_RUNS)
+    proc = subprocess.run(
+        [sys.executable, "two_runs.py", str(checks_dir()), "--confcutdir", str(checks_dir()), "--profile", str(profile),
+         "--base-url", service().base_url, "--report-dir", str(tmp_path / "reports"), "--rootdir", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["exit"] == [0, 0], seen
+    assert seen["frozen_after_first"] > 0, seen
+    assert seen["cycle_alive_at_second_configure"] is False, seen
+    assert seen["threshold_during"] > seen["threshold_before"] == seen["threshold_after"], seen
