@@ -2,6 +2,10 @@
 
     python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports] [--compare DIR]
 
+The bare file is also run with opscheck's garbage-collector policy (`opscheck.plugin.gcpolicy`:
+long-lived objects frozen, left frozen at the end): that variant shows what opscheck's own work
+per check costs, apart from what the policy saves over a plain pytest run.
+
 `--compare DIR` (repeatable) also times the opscheck package found in DIR (a checkout or
 `git archive` of another commit, e.g. `git archive HEAD~3 | tar -x -C /tmp/old`), put first on
 PYTHONPATH, in the same rounds: before and after measured side by side under the same load.
@@ -49,6 +53,15 @@ def test_health(i):
     r = client.get(URL + "/health")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
+'''
+
+BARE_GC_PLUGIN = '''\
+"""The bare file under opscheck's GC policy, registered as opscheck's plugin does."""
+from opscheck.plugin.gcpolicy import GcPolicy
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(GcPolicy(), GcPolicy.name)
 '''
 
 
@@ -124,6 +137,7 @@ def main() -> int:
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # isolates from /work/main's pyproject
         write_profile(work / "profile.yaml", n)
         (work / "test_bare.py").write_text(BARE_TEST.format(url=svc.base_url, n=n), encoding="utf-8")
+        (work / "bare_gc_policy.py").write_text(BARE_GC_PLUGIN, encoding="utf-8")
         env = child_env(work / "pycache")
         py = [sys.executable, "-m", "pytest"]
         # Same ini, rootdir and plugin set for all. --confcutdir stops pytest from also loading the
@@ -132,6 +146,7 @@ def main() -> int:
         variants = [
             Variant("pytest --version (floor)", 0, [*py, "--version", *iso]),
             Variant("bare pytest + httpx", n, [*py, str(work / "test_bare.py"), *iso, "-q"]),
+            Variant("bare + opscheck's GC policy", n, [*py, str(work / "test_bare.py"), *iso, "-q", "-p", "bare_gc_policy"]),
         ]
         if args.extra_bare_reports:
             variants.append(Variant("bare + junitxml + html", n, [
@@ -174,6 +189,9 @@ def main() -> int:
     print("per check over bare, ms (wall clock / CPU): " + ", ".join(
         f"{v.name} {(statistics.median(v.times) - bare) / n * 1000:+.2f} / {(statistics.median(v.cpu) - bare_cpu) / n * 1000:+.2f}"
         for v in variants[2:]))
+    gc_cpu = statistics.median(variants[2].cpu)
+    print("per check over bare with opscheck's GC policy, ms CPU: " + ", ".join(
+        f"{v.name} {(statistics.median(v.cpu) - gc_cpu) / n * 1000:+.2f}" for v in variants[3:]))
     return 0
 
 

@@ -81,7 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from opscheck.plugin.session import RunState
 
     try:
-        profile = load_profile(path)
+        with gcpolicy.paused():
+            profile = load_profile(path)
     except ProfileError as exc:
         raise pytest.UsageError(f"invalid opscheck profile:\n{exc}") from None
 
