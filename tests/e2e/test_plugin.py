@@ -104,7 +104,7 @@ def test_without_a_profile_the_plugin_imports_only_its_own_small_modules(tmp_pat
 
     added = modules() - modules("-p", "no:opscheck")
     assert added == {"opscheck", "opscheck.plugin", "opscheck.outcome", "opscheck.families", "opscheck.families.registry",
-                     "opscheck.plugin.fixtures", "opscheck.config", "opscheck.config.discovery",
+                     "opscheck.plugin.fixtures", "opscheck.plugin.gcpolicy", "opscheck.config", "opscheck.config.discovery",
                      # the hook modules of the gate, the nightly job and the drill (pytest_plugins): small by rule
                      "opscheck.plugin.gate", "opscheck.plugin.sampling", "opscheck.plugin.nightly",
                      "opscheck.plugin.alerting", "opscheck.plugin.drill"}
