@@ -111,3 +111,37 @@ def test_add_outcome_filters_recounts_from_the_rows_and_is_idempotent(report):
 def test_a_page_without_pytest_htmls_structure_is_an_error_not_a_silent_pass():
     with pytest.raises(ReportLayoutError):
         add_outcome_filters("<html><head></head><body>no blob</body></html>")
+
+
+NOISY_CHECK = '''
+import pytest
+
+
+@pytest.fixture
+def noisy():
+    print("SETUP-OUTPUT-MARK")
+    yield
+    print("TEARDOWN-OUTPUT-MARK")
+
+
+def test_noisy(smoke_check, noisy):
+    smoke_check.run()
+'''
+
+
+def test_output_captured_in_setup_and_teardown_stays_in_the_checks_row(service, run_checks, pytester):
+    # report.html drops the rows of passed setups and teardowns before pytest-html builds them (its
+    # documented `del cells[:]`), except a teardown that captured output: pytest-html appends that
+    # output to the check's own row, so it must still see it.
+    pytester.makepyfile(test_noisy=NOISY_CHECK)
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_noisy.py"),
+                     profile="service: noisy\nsmoke:\n  - {name: ok, path: /health}\n")
+    assert run.ret == 0, run.output[-3000:]
+    html = (run.report_dir / "report.html").read_text()
+    blob = json.loads(re.search(r'data-jsonblob="([^"]*)"', html).group(1).replace("&#34;", '"').replace("&amp;", "&")
+                      .replace("&lt;", "<").replace("&gt;", ">").replace("&#39;", "'"))
+    rows = blob["tests"]
+    noisy = [row for nodeid, row_list in rows.items() if "test_noisy" in nodeid for row in row_list]
+    assert len(noisy) == 1, rows.keys()  # one row: the call's, no setup or teardown row
+    assert "SETUP-OUTPUT-MARK" in noisy[0]["log"] and "TEARDOWN-OUTPUT-MARK" in noisy[0]["log"], noisy[0]["log"]
+    assert all(len(row_list) == 1 for row_list in rows.values()), {k: len(v) for k, v in rows.items()}
