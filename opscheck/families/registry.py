@@ -43,7 +43,10 @@ HTTP = "http"
 """The `needs` entry for the check's CheckHttp, passed as run()'s second argument."""
 
 NEED_FIXTURES: dict[str, str] = {
-    HTTP: "opscheck_http",
+    # The family fixture builds the check's CheckHttp from pytest-base-url's `base_url` itself: the
+    # same object the `opscheck_http` fixture gives a custom check of that test (one per test), but
+    # without a second function-scoped fixture per check (~0.04 ms a check at 1000 checks).
+    HTTP: "base_url",
     "benchmark": "benchmark",  # pytest-benchmark's own fixture
     "baseline": "opscheck_baseline",  # --baseline FILE as a Path, or None
 }

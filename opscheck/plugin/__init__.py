@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 STATE_KEY = pytest.StashKey["RunState"]()
 EVIDENCE_KEY = pytest.StashKey[list["Evidence"]]()
 ATTACH_KEY = pytest.StashKey[list[dict[str, Any]]]()
+HTTP_KEY = pytest.StashKey["CheckHttp"]()  # the test's CheckHttp, shared by its family fixture and opscheck_http
 RECORD_KEY = pytest.StashKey["CheckResult"]()  # the check's record as built where it runs: name and runbook
 CASE_KEY = pytest.StashKey["Case | None"]()  # the item's case, read from its marker once, not once per phase and hook
 MARKER = "opscheck_case"
@@ -380,6 +381,14 @@ def opscheck_run(request: pytest.FixtureRequest) -> RunState:
 @pytest.fixture
 def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> CheckHttp:
     """HTTP against the target for one check, under its deadline, recording evidence."""
+    return check_http(request, base_url)
+
+
+def check_http(request: pytest.FixtureRequest, base_url: str | None) -> CheckHttp:
+    """The test's one CheckHttp, made by whichever asks first: its family's fixture or `opscheck_http`."""
+    http = request.node.stash.get(HTTP_KEY, None)
+    if http is not None:
+        return http
     from opscheck.transport.target import CheckHttp, Target
 
     state = _state(request)  # not via the opscheck_run fixture: one lookup less per check
@@ -389,6 +398,7 @@ def opscheck_http(request: pytest.FixtureRequest, base_url: str | None) -> Check
     if base_url.rstrip("/") != target.base_url:  # a conftest overrode the base_url fixture
         target = Target(base_url.rstrip("/"), target.environment, target.allow_mutating)
     http = CheckHttp(state.client, target, auth=state.profile.auth, gate_failure=state.gate_failure, cache=state.cache)
+    request.node.stash[HTTP_KEY] = http
     request.node.stash[EVIDENCE_KEY] = http.evidence
     request.node.stash[ATTACH_KEY] = http.attachments
     return http
@@ -434,7 +444,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # A rerun (pytest-rerunfailures) runs the same item again: evidence from the attempt before
     # must never stand for this one, e.g. when this attempt's setup fails before any request.
-    for key in (EVIDENCE_KEY, ATTACH_KEY):
+    for key in (EVIDENCE_KEY, ATTACH_KEY, HTTP_KEY):
         if key in item.stash:
             del item.stash[key]
     state = item.config.stash.get(STATE_KEY, None)

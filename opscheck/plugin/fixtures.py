@@ -7,9 +7,10 @@ A check file asks for its family's fixture and runs it, nothing more:
 
 The plugin parametrizes `<section>_check` indirectly with the section's cases (one test per case,
 id = the case's name). The fixture turns `request.param` into a `CaseRun`: the case plus what its
-family's `run` needs (the row's `needs`: the check's CheckHttp, pytest-benchmark's `benchmark`,
-the --baseline path), declared as the generated fixture's arguments for the families that need
-them. A mutating case is skipped before any fixture is set up (the plugin's pytest_runtest_setup
+family's `run` needs (the row's `needs`: the check's CheckHttp, built from pytest-base-url's
+`base_url`; pytest-benchmark's `benchmark`; the --baseline path), declared as the generated
+fixture's arguments for the families that need them. The CheckHttp is the test's one: a custom
+check that also asks for `opscheck_http` gets the same object. A mutating case is skipped before any fixture is set up (the plugin's pytest_runtest_setup
 calls `skip_unless_allowed`), unless the target's environment allows mutating checks.
 
 Imported with the plugin, so this module imports nothing heavy: the family module is imported
@@ -18,6 +19,7 @@ when its first case runs, and only the profile's sections have cases.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -51,6 +53,13 @@ class CaseRun:
         self.family.load().run(self.case, self.http, **self.needs)
 
 
+@functools.cache
+def _check_http() -> Callable[[pytest.FixtureRequest, str | None], CheckHttp]:
+    from opscheck.plugin import check_http  # the plugin package imports this module: look it up once, at run time
+
+    return check_http
+
+
 def case_param(request: pytest.FixtureRequest) -> Case:
     """The case this test instance checks (`request.param`); skips a mutating case unless the
     target's environment allows mutating checks (`allow_mutating: true`)."""
@@ -77,7 +86,7 @@ def _fixture_for(family: Family) -> Callable[..., CaseRun]:
 
     def fixture(request: pytest.FixtureRequest, **given: Any) -> CaseRun:
         case = case_param(request)
-        http = given[http_arg] if http_arg is not None else None
+        http = _check_http()(request, given[http_arg]) if http_arg is not None else None
         return CaseRun(case, family, http, {need: given[argname] for need, argname in extra})
 
     fixture.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

@@ -62,11 +62,36 @@ def test_a_plugin_that_serialises_a_serial_runs_report_gets_the_check_and_phase_
     assert run.outcomes() == {"smoke::health": "passed", "smoke::items": "passed", "smoke::home": "passed"}
 
 
-def test_setup_show_lists_the_http_fixture_as_what_a_smoke_check_uses(run_checks, service):
+def test_setup_show_lists_base_url_as_what_a_smoke_check_uses_and_no_second_function_fixture(run_checks, service):
+    # The family fixture builds the check's CheckHttp from pytest-base-url's session fixture: one
+    # function-scoped fixture per check, not two.
     run = run_checks("--base-url", service().base_url, "--setup-show", "-k", "smoke and health")
     assert run.ret == 0, run.output
     line = next(line for line in run.stdout.splitlines() if "SETUP    F smoke_check" in line)
-    assert "(fixtures used: opscheck_http)" in line, line
+    assert "(fixtures used: base_url)" in line, line
+    assert re.findall(r"SETUP +F (\w+)", run.stdout) == ["smoke_check"], run.stdout
+
+
+SAME_HTTP = """
+def test_both(smoke_check, opscheck_http):
+    assert smoke_check.http is opscheck_http
+    smoke_check.run()
+    assert len(opscheck_http.evidence) == 1
+
+
+def test_http_first(opscheck_http, smoke_check):
+    assert smoke_check.http is opscheck_http
+    smoke_check.run()
+"""
+
+
+def test_a_custom_check_asking_for_opscheck_http_too_gets_the_same_checkhttp_as_its_family_fixture(run_checks, service, pytester):
+    # One CheckHttp per test, whichever fixture is set up first: its evidence is the check's.
+    pytester.makepyfile(test_same=SAME_HTTP)
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_same.py"), "-k", "test_both or test_http_first")
+    assert run.ret == 0, run.output
+    custom = [c for c in run.results["checks"] if "test_both" in c["nodeid"] or "test_http_first" in c["nodeid"]]
+    assert len(custom) == 6 and all(c["outcome"] == "passed" and c["evidence"] for c in custom), custom
 
 
 def test_every_generated_fixture_declares_exactly_its_rows_needs_as_arguments():
@@ -88,9 +113,9 @@ def test_a_mutating_case_is_skipped_before_its_http_and_benchmark_fixtures_are_s
     for check in ("smoke::post", "benchmark::post-bench"):
         assert "does not allow mutating checks" in run.check(check)["message"]
     # --setup-show prints each fixture as it is set up: the skipped checks set up none of theirs
-    # (the family fixture now declares HTTP and benchmark as arguments, set up before its body runs).
+    # (the family fixture declares base_url and benchmark as arguments, set up before its body runs).
     setups = re.findall(r"SETUP +F (\w+)", run.stdout)
-    assert sorted(setups) == ["opscheck_http", "smoke_check"], run.stdout
+    assert setups == ["smoke_check"], run.stdout
 
 
 FREEZE_PROBE = '''
