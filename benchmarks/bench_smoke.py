@@ -1,4 +1,4 @@
-"""Wall-clock cost of N opscheck smoke checks vs the same N requests as a bare pytest file.
+"""CPU and wall-clock cost of N opscheck smoke checks vs the same N requests as a bare pytest file.
 
     python benchmarks/bench_smoke.py [--checks 100] [--repeat 5] [--extra-bare-reports] [--compare DIR]
 
@@ -134,7 +134,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="opscheck-bench-") as tmp, DemoService() as svc:
         work = Path(tmp)
-        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # isolates from /work/main's pyproject
+        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # isolates from the repository's pyproject
         write_profile(work / "profile.yaml", n)
         (work / "test_bare.py").write_text(BARE_TEST.format(url=svc.base_url, n=n), encoding="utf-8")
         (work / "bare_gc_policy.py").write_text(BARE_GC_PLUGIN, encoding="utf-8")
@@ -149,9 +149,12 @@ def main() -> int:
             Variant("bare + opscheck's GC policy", n, [*py, str(work / "test_bare.py"), *iso, "-q", "-p", "bare_gc_policy"]),
         ]
         if args.extra_bare_reports:
-            variants.append(Variant("bare + junitxml + html", n, [
-                *py, str(work / "test_bare.py"), *iso, "-q", "--junitxml", "{REPORTS}/junit.xml",
-                "--html", "{REPORTS}/report.html", "--self-contained-html"], ("junit.xml", "report.html")))
+            bare_reports = [*py, str(work / "test_bare.py"), *iso, "-q", "--junitxml", "{REPORTS}/junit.xml",
+                            "--html", "{REPORTS}/report.html", "--self-contained-html"]
+            variants.append(Variant("bare + junitxml + html", n, bare_reports, ("junit.xml", "report.html")))
+            # Like for like: the same two reports and the same GC policy as an opscheck run.
+            variants.append(Variant("bare + junitxml + html + GC policy", n, [*bare_reports, "-p", "bare_gc_policy"],
+                                    ("junit.xml", "report.html")))
         opscheck_argv = [*py, str(checks_dir()), "--confcutdir", str(checks_dir()), *iso, "-q", "--profile",
                          str(work / "profile.yaml"), "--base-url", svc.base_url, "--report-dir", "{REPORTS}"]
         outputs = ("report.html", "junit.xml", "results.json")
@@ -192,6 +195,12 @@ def main() -> int:
     gc_cpu = statistics.median(variants[2].cpu)
     print("per check over bare with opscheck's GC policy, ms CPU: " + ", ".join(
         f"{v.name} {(statistics.median(v.cpu) - gc_cpu) / n * 1000:+.2f}" for v in variants[3:]))
+    like = next((v for v in variants if v.name == "bare + junitxml + html + GC policy"), None)
+    if like is not None:  # opscheck's own work: same reports, same GC policy
+        like_cpu = statistics.median(like.cpu)
+        print("like for like (over bare + junitxml + html + GC policy), ms CPU per check / CPU ratio: " + ", ".join(
+            f"{v.name} {(statistics.median(v.cpu) - like_cpu) / n * 1000:+.2f} / {statistics.median(v.cpu) / like_cpu:.2f}"
+            for v in variants if v.name.startswith("opscheck")))
     return 0
 
 

@@ -233,3 +233,29 @@ def test_the_outermost_run_ends_frozen_and_a_second_run_in_the_process_frees_wha
     assert seen["exit"] == [0, 0], seen
     assert seen["frozen_after_first"] > 0, seen
     assert seen["cycle_alive_at_second_configure"] is False, seen
+
+
+DEL_RAISES = """
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        raise RuntimeError("DEL-OF-A-CYCLE-RAN")
+
+
+def test_leaves_a_cycle(smoke_check):
+    Cycle()  # garbage at once, reachable only through its own cycle: for the collector to free
+    smoke_check.run()
+"""
+
+
+def test_a_cycle_a_check_drops_is_still_freed_and_its_del_exception_reported(run_checks, service, pytester):
+    # The policy freezes only what is alive: each freeze after the first collects first, so a
+    # cycle that became garbage during a check is freed before it could be frozen, and pytest
+    # still reports the exception its __del__ raised, as in a plain run.
+    pytester.makepyfile(test_cycle=DEL_RAISES)
+    run = run_checks("--base-url", service().base_url, str(pytester.path / "test_cycle.py"), "-k", "test_leaves_a_cycle",
+                     profile="service: cycles\nsmoke:\n  - {name: ok, path: /health}\n")
+    assert run.ret == 0, run.output
+    assert "DEL-OF-A-CYCLE-RAN" in run.output and "PytestUnraisableExceptionWarning" in run.output, run.output[-3000:]
