@@ -75,7 +75,8 @@ def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: 
                   red=verdict.startswith("FAIL"), bold=True)
     if run.report_dir is not None:
         folder = Path(run.report_dir)
-        names = [n for n in ("report.html", "junit.xml", "results.json", "summary.md") if _written(folder / n, run)]
+        # benchmark.json: pytest-benchmark's, written here when the profile has benchmark checks.
+        names = [n for n in ("report.html", "junit.xml", "results.json", "summary.md", "benchmark.json") if _written(folder / n, run)]
         tr.write_line("opscheck reports: " + ", ".join(str(folder / n) for n in names))
 
 
