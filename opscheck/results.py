@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+EXIT_HISTORY_UNAVAILABLE = 6  # exit code: every check passed, but --history could not take the run
+
 OUTCOMES = ("passed", "degraded", "flaky", "failed", "skipped")  # flaky: passed only on a retry (the gate)
 RESULTS_VERSION = 1
 PHASES = ("setup", "call", "teardown")

@@ -184,7 +184,7 @@ def _import(args: argparse.Namespace, url: str) -> int:
     import json
 
     from opscheck.history.recorder import HistorySink
-    from opscheck.history.store import default_location
+    from opscheck.history import default_location
     from opscheck.results import read_payload
 
     slot_s = _seconds("--slot", args.slot)

@@ -76,6 +76,7 @@ def _notify(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"opscheck notify: {redactor.text(str(exc))}", file=sys.stderr)
             return USAGE_ERROR
     from opscheck.notify.dispatch import Notifier
+    from opscheck.report.terminal import plural
 
     service = profile.service if profile is not None else "opscheck"
     verify = profile.http.verify_tls if profile is not None else True
@@ -87,7 +88,7 @@ def _notify(args: argparse.Namespace, extra: list[str]) -> int:
             store.close()
     for delivery in section["deliveries"]:
         to = f"{delivery['kind']} receiver \"{delivery['receiver']}\""
-        attempts = f"{delivery['attempts']} attempt" + ("" if delivery["attempts"] == 1 else "s")
+        attempts = plural(delivery["attempts"], "attempt")
         if delivery["ok"]:
             print(f"ok      {to}: test alert delivered after {attempts}")
         else:

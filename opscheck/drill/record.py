@@ -8,20 +8,17 @@ escapes every text it shows.
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
 from typing import Any
 
 from opscheck.drill.run import fmt_s
 
-SECTION_ID = "opscheck-drill"
-# report.html: the drill section goes right after pytest-html's title heading.
-_ANCHOR = re.compile(r'<h1 id="title">.*?</h1>', re.S)
+SECTION_ID = "opscheck-drill"  # report.html: the drill section, in the report's sections anchor
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e"}
 
 
 class AnchorMissing(Exception):
-    """report.html has no title heading to put the drill section after (pytest-html changed)."""
+    """report.html has no sections anchor to put the drill section in (not an opscheck report.html)."""
 
 
 def _md(text: Any) -> str:
@@ -172,31 +169,16 @@ def html_body(record: dict[str, Any]) -> str:
 
 
 def insert_section(report: Path, record: dict[str, Any]) -> None:
-    """Put the drill section at the top of report.html, replacing one put there before: through
+    """Put the drill section at the top of report.html, replacing one put there before, through
     the report's own sections anchor (opscheck.report.html.add_section, right after the verdict
-    banner), or, with a report module that has none, right after pytest-html's title heading.
-    Raises AnchorMissing when the page has no anchor (not an opscheck report.html), OSError when
-    it cannot be read or written."""
-    try:
-        from opscheck.report.html import ReportLayoutError, add_section
-    except ImportError:  # a report module without outside sections: the title heading is the anchor
-        _insert_after_title(report, record)
-        return
+    banner). Raises AnchorMissing when the page has no anchor (not an opscheck report.html),
+    OSError when it cannot be read or written."""
+    from opscheck.report.html import ReportLayoutError, add_section
+
     try:
         add_section(report, SECTION_ID, html_body(record))
     except ReportLayoutError as exc:
         raise AnchorMissing(f"{report}: {exc}") from None
-
-
-def _insert_after_title(report: Path, record: dict[str, Any]) -> None:
-    page = report.read_text(encoding="utf-8")
-    page = re.sub(rf'<section id="{SECTION_ID}".*?</section>', "", page, flags=re.S)
-    match = _ANCHOR.search(page)
-    if match is None:
-        raise AnchorMissing(f"{report}: no <h1 id=\"title\"> heading to put the drill section after "
-                            "(a pytest-html version opscheck does not know)")
-    page = page[:match.end()] + html_section(record) + page[match.end():]
-    report.write_text(page, encoding="utf-8")
 
 
 def standalone_html(record: dict[str, Any]) -> str:

@@ -243,7 +243,8 @@ def step_records(record: dict[str, Any]) -> list[Any]:
 def record_history(url: str, profile: Profile, env: Environment, record: dict[str, Any], results: Path) -> str:
     """Store the drill (its steps, and the smoke run's checks) as one run; a line saying what happened."""
     try:
-        from opscheck.history.store import HistoryUnavailable, default_location, hash_profile, open_store
+        from opscheck.history import default_location
+        from opscheck.history.store import HistoryUnavailable, hash_profile, open_store
     except ImportError:
         return "history: not stored: this opscheck has no history store"
     from opscheck.results import RunInfo, read_payload

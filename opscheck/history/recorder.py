@@ -20,8 +20,6 @@ from typing import Any, Callable
 
 from opscheck.results import CheckResult, RunInfo
 
-EXIT_HISTORY_UNAVAILABLE = 6
-
 
 class HistorySink:
     """A Sink (opscheck.results.Sink) writing the run to the history store once."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -116,11 +115,6 @@ class Delivery:
     error: str | None
     sent_at: datetime
     detail: dict[str, Any]
-
-
-def default_location() -> str:
-    """The host name: where the run was made, when `--location` is not given."""
-    return socket.gethostname() or "unknown"
 
 
 def slot_of(started_at: datetime, slot_s: int) -> datetime:

@@ -62,7 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
             if cause:
                 raise pytest.UsageError(f"{option}: {cause}")
     _maintenance(state)
-    location = config.getoption("opscheck_location", None) or _default_location()
+    from opscheck.history import default_location
+
+    location = config.getoption("opscheck_location", None) or default_location()
     config_: NotifyConfig | None = state.profile.extras.get("notify")
     if notify_url:
         import dataclasses
@@ -74,12 +76,6 @@ def pytest_configure(config: pytest.Config) -> None:
         state.sinks.append(AlertSink(state, config_, location))
     if metrics_file or pushgateway:
         state.sinks.append(MetricsSink(state, metrics_file, pushgateway, location))
-
-
-def _default_location() -> str:
-    import socket
-
-    return socket.gethostname() or "unknown"
 
 
 def _maintenance(state: Any) -> None:
@@ -190,7 +186,7 @@ class MetricsSink:
             # exported code must be the one the run ends with. Recording is idempotent.
             history.ensure_recorded(run, records)
             if history.error is not None and exit_code == 0:
-                from opscheck.plugin.nightly import EXIT_HISTORY_UNAVAILABLE
+                from opscheck.results import EXIT_HISTORY_UNAVAILABLE
 
                 exit_code = EXIT_HISTORY_UNAVAILABLE
         registry = build_registry(run, records, location=self.location, exit_code=exit_code)
@@ -231,6 +227,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     section = state.sections.get(SECTION) if state is not None else None
     if not section:
         return
+    from opscheck.report.terminal import plural
+
     write = terminalreporter.write_line
     status = section.get("status")
     if status != "off":
@@ -241,7 +239,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             write(f"  {alert['action'].upper()} {alert['check']} -> {_receivers(alert['receivers'], kinds)}: {alert['why']}")
         for delivery in section.get("deliveries", []):
             if not delivery["ok"]:
-                attempts = f"{delivery['attempts']} attempt" + ("" if delivery["attempts"] == 1 else "s")
+                attempts = plural(delivery["attempts"], "attempt")
                 write(f"  NOT DELIVERED to {delivery['kind']} receiver \"{delivery['receiver']}\": {delivery['state']} "
                       f"{delivery['check']} after {attempts}: {delivery['error']}", red=True)
     prometheus = section.get("prometheus")

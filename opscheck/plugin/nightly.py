@@ -19,7 +19,6 @@ import pytest
 
 CACHE_KEY = "opscheck.history"
 HISTORY_ENV = "OPSCHECK_HISTORY"
-EXIT_HISTORY_UNAVAILABLE = 6
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,15 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("opscheck_history", None):
             raise pytest.UsageError("--history needs a run with a target: pass --env NAME or --base-url URL")
         return
+    from opscheck.history import default_location
     from opscheck.history.recorder import HistorySink
-
-    if url:
-        from opscheck.history.store import default_location
-    else:  # no store to open: SQLAlchemy (~0.1 s of CPU to import) stays out of the run
-        def default_location() -> str:
-            import socket
-
-            return socket.gethostname() or "unknown"
 
     slot_text = config.getoption("opscheck_slot") or "5m"
     try:
@@ -94,6 +86,8 @@ class _PluginSink:
         self.sink.on_finish(run, records)
         self.state.sections["history"] = self.state.redactor.data(self.sink.section())
         if self.sink.error is not None:
+            from opscheck.results import EXIT_HISTORY_UNAVAILABLE
+
             session = self.state.session
             if session is not None and int(session.exitstatus) == 0:
                 session.exitstatus = EXIT_HISTORY_UNAVAILABLE
@@ -111,6 +105,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     line = state.redactor.text(sink.summary_line())
     if sink.error is not None:
+        from opscheck.results import EXIT_HISTORY_UNAVAILABLE
+
         where = f"{state.report_dir}/results.json" if state.report_dir is not None else "results.json"
         terminalreporter.write_line(f"opscheck {line}", red=True, bold=True)
         terminalreporter.write_line(f"opscheck history: the run is kept in {where}; store it later with "

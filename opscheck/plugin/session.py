@@ -13,8 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from opscheck.config.profile import Case, Profile
 from opscheck.evidence.redact import Redactor
 from opscheck.outcome import CheckFailed

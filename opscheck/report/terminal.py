@@ -9,11 +9,15 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from opscheck.results import OUTCOMES, CheckResult, RunInfo
+from opscheck.results import EXIT_HISTORY_UNAVAILABLE, OUTCOMES, CheckResult, RunInfo
+
+def plural(count: int, word: str) -> str:
+    """1 round, 2 rounds: a count and its noun, for messages people read."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
 
 SHOWN = ("failed", "degraded", "flaky")
 FLAGS = {"degraded": "DEGRADED ", "flaky": "FLAKY "}
-HISTORY_NOT_STORED = 6  # exit code: every check passed but --history could not take the run (opscheck.plugin.nightly)
 
 
 def shown_link(link: str, cwd: str | None = None) -> str:
@@ -61,10 +65,10 @@ def write_summary(tr: Any, run: RunInfo, results: list[CheckResult], exit_code: 
     outcomes = list(OUTCOMES) + sorted({r.outcome for r in results} - set(OUTCOMES))
     counts = {o: sum(1 for r in results if r.outcome == o) for o in outcomes}
     verdict = "PASS" if exit_code == 0 else "FAIL"
-    if exit_code == HISTORY_NOT_STORED and not any(r.outcome == "failed" for r in results):
+    if exit_code == EXIT_HISTORY_UNAVAILABLE and not any(r.outcome == "failed" for r in results):
         # The service is fine; the run's record is what went wrong. "FAIL" here would page the wrong team.
         verdict = "checks PASS, history NOT STORED"
-    soft = [o for o in ("degraded", "flaky") if exit_code in (0, HISTORY_NOT_STORED) and any(r.outcome == o for r in results)]
+    soft = [o for o in ("degraded", "flaky") if exit_code in (0, EXIT_HISTORY_UNAVAILABLE) and any(r.outcome == o for r in results)]
     if soft:
         verdict += f" with {' and '.join(soft)} results"
     parts = ", ".join(f"{n} {o}" for o, n in counts.items() if n)

@@ -26,6 +26,8 @@ import re
 from html import escape
 from typing import Any
 
+from opscheck.report.terminal import plural
+
 ANCHOR = '<table id="results-table"'
 SECTIONS_ANCHOR = 'id="opscheck-sections"'
 SECTION_ID = "opscheck-watch"
@@ -133,7 +135,7 @@ def _verdict_box(rounds: list[dict[str, Any]], headline: str, verdict: str, colo
     for rnd in rounds:
         counts[str(rnd.get("status"))] = counts.get(str(rnd.get("status")), 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "none finished"
-    facts = [f"{_plural(len(rounds), 'round')}: {tally}"]
+    facts = [f"{plural(len(rounds), 'round')}: {tally}"]
     if window_s is not None:
         facts.append(f"window {_duration(window_s)}" + (f", a round every {_duration(interval_s)}" if interval_s else ""))
     if started_at:
@@ -163,10 +165,6 @@ def _link(rnd: dict[str, Any], text: str) -> str:
     if not re.fullmatch(r"rounds/\d+", folder):
         return text
     return f'<a href="{escape(folder)}/report.html">{text}</a>'
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _duration(seconds: float) -> str:

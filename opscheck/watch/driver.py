@@ -44,7 +44,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from opscheck.watch.progress import Progress, clock, plural, seconds_text
+from opscheck.report.terminal import plural
+from opscheck.watch.progress import Progress, clock, seconds_text
 from opscheck.watch.rounds import Round, read_results, round_checks, status_of
 from opscheck.watch.schedule import Plan, Tally
 

@@ -25,10 +25,6 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else clock(seconds)
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def clock(seconds: float) -> str:
     """45s, 1m05s, 1h02m03s (whole seconds, rounded down)."""
     whole = max(0, int(seconds))

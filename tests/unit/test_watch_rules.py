@@ -332,6 +332,6 @@ def test_a_rounds_line_measures_its_duration_and_the_elapsed_time_on_one_clock_a
     # The round started 0.1 s in and took 3.8 s: elapsed is where it ended, never less than its duration.
     progress.round_done(Round(1, "t", 0.1, 3.8, "passed"), 3.2)
     assert "round 1/6 passed in 3.8s | elapsed 3.9s, remaining 17s" in out.getvalue()
-    from opscheck.watch.progress import plural
+    from opscheck.report.terminal import plural
 
     assert (plural(1, "round"), plural(2, "round")) == ("1 round", "2 rounds")
